@@ -1,0 +1,144 @@
+/*
+ * conf.c: the INI configuration file (inih). inih truncates long lines
+ * without a word, so the file is first read here and any line too long for
+ * it is refused, rather than half of a path being used.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "daemon/conf.h"
+#include "daemon/log.h"
+#include "daemon/server.h"
+#include "daemon/util.h"
+
+void config_defaults(struct rosterd_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->passphrase_fd = -1;
+	cfg->socket_mode = 0660;
+	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
+	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+}
+
+void config_free(struct rosterd_config *cfg)
+{
+	free(cfg->state_dir);
+	free(cfg->socket_path);
+	free(cfg->passphrase_file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct load_ctx {
+	struct rosterd_config *cfg;
+	const char *path;
+	int error;
+};
+
+static int set_string(char **dst, const char *v)
+{
+	char *s;
+
+	if (*v == '\0')
+		return -EINVAL;
+	s = strdup(v);
+	if (s == NULL)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *ctx = user;
+	struct rosterd_config *cfg = ctx->cfg;
+	uint64_t n;
+	char *end;
+	int r;
+
+	if (strcmp(section, "rosterd") != 0) {
+		log_err("%s: unknown section [%s]", ctx->path, section);
+		ctx->error = -EINVAL;
+		return 1;   /* recorded in ctx; keep reading to report every error */
+	}
+	if (strcmp(name, "state_dir") == 0) {
+		r = set_string(&cfg->state_dir, value);
+	} else if (strcmp(name, "socket") == 0) {
+		r = set_string(&cfg->socket_path, value);
+	} else if (strcmp(name, "passphrase_file") == 0) {
+		r = set_string(&cfg->passphrase_file, value);
+	} else if (strcmp(name, "max_connections") == 0) {
+		r = parse_uint(value, 1, 65536, &n);
+		if (r == 0)
+			cfg->max_connections = (unsigned)n;
+	} else if (strcmp(name, "idle_timeout") == 0) {
+		r = parse_uint(value, 1, 86400, &n);
+		if (r == 0)
+			cfg->idle_timeout_ms = n * 1000;
+	} else if (strcmp(name, "socket_mode") == 0) {
+		errno = 0;
+		n = strtoul(value, &end, 8);
+		r = (errno || *end || end == value || (n & ~0770UL) || !(n & 0600)) ? -EINVAL : 0;
+		if (r == 0)
+			cfg->socket_mode = (unsigned)n;
+	} else {
+		log_err("%s: unknown key \"%s\" in [rosterd]", ctx->path, name);
+		ctx->error = -EINVAL;
+		return 1;   /* recorded in ctx; keep reading to report every error */
+	}
+	if (r < 0) {
+		log_err("%s: bad value for \"%s\" in [rosterd]", ctx->path, name);
+		ctx->error = r;
+	}
+	return 1;   /* recorded in ctx; keep reading to report every error */
+}
+
+static int check_line_lengths(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int ch, col = 0, line = 1, r = 0;
+
+	if (f == NULL) {
+		r = -errno;
+		log_err("%s: %s", path, strerror(errno));
+		return r;
+	}
+	while ((ch = getc(f)) != EOF) {
+		if (ch == '\n') {
+			line++;
+			col = 0;
+		} else if (++col > CONFIG_LINE_MAX) {
+			log_err("%s:%d: line longer than %d characters", path, line, CONFIG_LINE_MAX);
+			r = -EINVAL;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+int config_load(struct rosterd_config *cfg, const char *path)
+{
+	struct load_ctx ctx = { cfg, path, 0 };
+	int r;
+
+	r = check_line_lengths(path);
+	if (r < 0)
+		return r;
+	r = ini_parse(path, on_entry, &ctx);
+	if (r < 0) {
+		log_err("%s: cannot read", path);
+		return -EIO;
+	}
+	if (r > 0) {
+		log_err("%s:%d: syntax error", path, r);
+		return -EINVAL;
+	}
+	return ctx.error;
+}

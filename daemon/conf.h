@@ -1,0 +1,32 @@
+/*
+ * conf.h: rosterd's settings, from defaults, the INI file given by
+ * --config (section [rosterd], see roster.conf(5)), then the command line,
+ * each overriding the one before.
+ */
+#pragma once
+
+#include <stdint.h>
+
+struct rosterd_config {
+	char *state_dir;
+	char *socket_path;
+	char *passphrase_file;
+	int passphrase_fd;               /* -1: none */
+	unsigned socket_mode;
+	unsigned max_connections;
+	uint64_t idle_timeout_ms;
+	int verbose;
+};
+
+/* Fill in the defaults. */
+void config_defaults(struct rosterd_config *cfg);
+
+/*
+ * Read an INI file into cfg. Lines longer than CONFIG_LINE_MAX, unknown
+ * sections or keys, and bad values are errors (logged with file and line).
+ * Returns 0 or a negative errno.
+ */
+#define CONFIG_LINE_MAX 199
+int config_load(struct rosterd_config *cfg, const char *path);
+
+void config_free(struct rosterd_config *cfg);

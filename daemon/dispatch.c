@@ -1,0 +1,151 @@
+/*
+ * dispatch.c: the one method table, and the checks every call passes before
+ * its handler runs (see dispatch.h).
+ *
+ * Order of checks: the method exists; the caller may call it; the registry's
+ * state allows it. Each failure has its own typed error. Handlers never
+ * check permissions themselves.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "daemon/dispatch.h"
+#include "daemon/embedded.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
+#include "daemon/server.h"
+
+const struct method method_table[] = {
+	/* Introspection is public: interface descriptions are not secret. */
+	{ "org.varlink.service.GetInfo", CAP_NONE, M_PUBLIC | M_ANYSTATE,
+	  method_service_get_info },
+	{ "org.varlink.service.GetInterfaceDescription", CAP_NONE, M_PUBLIC | M_ANYSTATE,
+	  method_service_get_interface_description },
+
+	{ "io.roster.Admin.Status", CAP_NONE, M_PUBLIC | M_ANYSTATE, method_admin_status },
+	{ "io.roster.Admin.Init", CAP_ADMIN_KEYS, M_UNINIT | M_SENSITIVE, method_admin_init },
+	{ "io.roster.Admin.Unseal", CAP_ADMIN_SEAL, M_SEALED | M_SENSITIVE, method_admin_unseal },
+	/* Sealing a sealed registry succeeds: the emergency brake never refuses. */
+	{ "io.roster.Admin.Seal", CAP_ADMIN_SEAL, M_UNSEALED | M_SEALED, method_admin_seal },
+
+	{ "io.roster.Clients.Get", CAP_CLIENTS_GET, M_UNSEALED, method_clients_get },
+	{ "io.roster.Clients.Search", CAP_CLIENTS_SEARCH, M_UNSEALED, method_clients_search },
+	{ "io.roster.Clients.List", CAP_CLIENTS_LIST, M_UNSEALED, method_clients_list },
+	{ "io.roster.Clients.Create", CAP_CLIENTS_CREATE, M_UNSEALED, method_clients_create },
+	{ "io.roster.Clients.Update", CAP_CLIENTS_UPDATE, M_UNSEALED, method_clients_update },
+	{ "io.roster.Clients.Delete", CAP_CLIENTS_DELETE, M_UNSEALED, method_clients_delete },
+	{ NULL, CAP_NONE, 0, NULL },
+};
+
+static const char *const cap_names[CAP__MAX] = {
+	[CAP_CLIENTS_GET] = "clients.get",
+	[CAP_CLIENTS_SEARCH] = "clients.search",
+	[CAP_CLIENTS_LIST] = "clients.list",
+	[CAP_CLIENTS_CREATE] = "clients.create",
+	[CAP_CLIENTS_UPDATE] = "clients.update",
+	[CAP_CLIENTS_DELETE] = "clients.delete",
+	[CAP_CLIENTS_EXPORT] = "clients.export",
+	[CAP_AUDIT_READ] = "audit.read",
+	[CAP_AUDIT_VERIFY] = "audit.verify",
+	[CAP_ADMIN_PRINCIPALS] = "admin.principals",
+	[CAP_ADMIN_KEYS] = "admin.keys",
+	[CAP_ADMIN_BACKUP] = "admin.backup",
+	[CAP_ADMIN_SEAL] = "admin.seal",
+};
+
+const char *cap_name(enum cap cap)
+{
+	return (cap > CAP_NONE && cap < CAP__MAX) ? cap_names[cap] : NULL;
+}
+
+const struct method *method_lookup(const char *name)
+{
+	for (const struct method *m = method_table; m->name != NULL; m++)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+/* True if some embedded interface file describes the interface of this method name. */
+static bool interface_known(const char *method, size_t iflen)
+{
+	for (const struct embedded_file *f = embedded_interfaces; f->name != NULL; f++)
+		if (strlen(f->name) == iflen && strncmp(f->name, method, iflen) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Until principals and roles exist, the registry has exactly two kinds of
+ * caller: the superuser and the daemon's own uid are administrators with
+ * every capability; everybody else may call only the public methods.
+ */
+static bool allowed(const struct call *c, const struct method *m)
+{
+	if (m->flags & M_PUBLIC)
+		return true;
+	return c->uid == 0 || c->uid == c->srv->own_uid;
+}
+
+void dispatch(struct call *c)
+{
+	const struct method *m = method_lookup(c->name);
+	struct registry *reg = c->srv->reg;
+	unsigned need;
+
+	if (m == NULL) {
+		const char *dot = strrchr(c->name, '.');
+		size_t iflen = dot ? (size_t)(dot - c->name) : 0;
+
+		if (dot != NULL && interface_known(c->name, iflen))
+			call_error(c, "org.varlink.service.MethodNotFound",
+				   json_pack("{s:s}", "method", dot + 1));
+		else
+			call_error(c, "org.varlink.service.InterfaceNotFound",
+				   json_pack("{s:s%}", "interface", c->name, iflen));
+		return;
+	}
+	c->method = m;
+	if (!allowed(c, m)) {
+		log_info("uid %u pid %ld: %s denied", (unsigned)c->uid, (long)c->pid, m->name);
+		call_error(c, "io.roster.PermissionDenied",
+			   json_pack("{s:s, s:s}", "method", m->name, "message",
+				     "this uid may not call this method"));
+		return;
+	}
+	switch (reg->state) {
+	case REG_UNINITIALIZED:
+		need = M_UNINIT;
+		break;
+	case REG_SEALED:
+		need = M_SEALED;
+		break;
+	default:
+		need = M_UNSEALED;
+		break;
+	}
+	if (!(m->flags & need)) {
+		/*
+		 * A method that needs an unsealed registry is told why it
+		 * cannot run yet; one that the state has moved past (Init on
+		 * an initialised registry) gets InvalidState.
+		 */
+		if (!(m->flags & M_UNSEALED))
+			call_error(c, "io.roster.InvalidState",
+				   json_pack("{s:s, s:s}", "state", registry_state_name(reg->state),
+					     "message", reg->state == REG_UNINITIALIZED
+						     ? "the registry is not initialised"
+						     : reg->state == REG_SEALED
+						     ? "the registry is already initialised"
+						     : "the registry is already initialised and unsealed"));
+		else if (reg->state == REG_UNINITIALIZED)
+			call_error_message(c, "io.roster.Uninitialized",
+					   "the registry is not initialised; run rosterctl init");
+		else if (reg->state == REG_SEALED)
+			call_error_message(c, "io.roster.Sealed",
+					   "the registry is sealed; run rosterctl unseal");
+		return;
+	}
+	m->fn(c);
+}

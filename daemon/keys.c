@@ -1,0 +1,250 @@
+/*
+ * keys.c: the keyring (see keys.h for the format and the rules).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon/keys.h"
+#include "daemon/util.h"
+
+#define OFF_CT 104
+#define OFF_SUM 216
+#define CT_LEN 112
+#define PT_LEN (DEK_BYTES + 64)
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static uint64_t get_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int keyring_parse(const unsigned char *buf, size_t len, struct keyring_hdr *ret)
+{
+	unsigned char sum[32];
+	struct keyring_hdr h;
+
+	if (len != KEYRING_SIZE || memcmp(buf, KEYRING_MAGIC, 8) != 0)
+		return -EBADMSG;
+	crypto_generichash(sum, sizeof(sum), buf, OFF_SUM, NULL, 0);
+	if (sodium_memcmp(sum, buf + OFF_SUM, sizeof(sum)) != 0)
+		return -EBADMSG;
+	h.version = (uint32_t)get_be(buf + 8, 4);
+	h.alg = (uint32_t)get_be(buf + 12, 4);
+	h.opslimit = get_be(buf + 16, 8);
+	h.memlimit = get_be(buf + 24, 8);
+	if (h.version != KEYRING_VERSION || h.alg != crypto_pwhash_ALG_ARGON2ID13)
+		return -EPROTONOSUPPORT;
+	/*
+	 * Bound the cost an altered header can make us spend: at least the
+	 * library minimum, at most 4 GiB and 64 passes.
+	 */
+	if (h.opslimit < crypto_pwhash_OPSLIMIT_MIN || h.opslimit > 64 ||
+	    h.memlimit < crypto_pwhash_MEMLIMIT_MIN || h.memlimit > (UINT64_C(4) << 30))
+		return -EINVAL;
+	memcpy(h.salt, buf + 32, 16);
+	memcpy(h.nonce, buf + 48, 24);
+	memcpy(h.sign_pk, buf + 72, 32);
+	memcpy(h.ct, buf + OFF_CT, CT_LEN);
+	*ret = h;
+	return 0;
+}
+
+static int derive(const char *pass, size_t passlen, const unsigned char *salt,
+		  uint64_t ops, uint64_t mem, unsigned char *kek)
+{
+	if (crypto_pwhash(kek, crypto_aead_xchacha20poly1305_ietf_KEYBYTES, pass, passlen,
+			  salt, ops, (size_t)mem, crypto_pwhash_ALG_ARGON2ID13) != 0)
+		return -ENOMEM;   /* libsodium fails only when it cannot allocate */
+	return 0;
+}
+
+int keyring_create(const char *path, const char *pass, size_t passlen,
+		   uint64_t opslimit, size_t memlimit, struct keys **ret)
+{
+	unsigned char buf[KEYRING_SIZE];
+	unsigned char *kek = NULL, *pt = NULL;
+	struct keys *k;
+	int r;
+
+	if (passlen < PASSPHRASE_MIN || passlen > PASSPHRASE_MAX)
+		return -EINVAL;
+	k = sodium_malloc(sizeof(*k));
+	kek = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+	pt = sodium_malloc(PT_LEN);
+	if (k == NULL || kek == NULL || pt == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	randombytes_buf(k->dek, sizeof(k->dek));
+	crypto_sign_keypair(k->sign_pk, k->sign_sk);
+
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, KEYRING_MAGIC, 8);
+	put_be32(buf + 8, KEYRING_VERSION);
+	put_be32(buf + 12, crypto_pwhash_ALG_ARGON2ID13);
+	put_be64(buf + 16, opslimit);
+	put_be64(buf + 24, memlimit);
+	randombytes_buf(buf + 32, 16);
+	randombytes_buf(buf + 48, 24);
+	memcpy(buf + 72, k->sign_pk, 32);
+
+	r = derive(pass, passlen, buf + 32, opslimit, memlimit, kek);
+	if (r < 0)
+		goto out;
+	memcpy(pt, k->dek, DEK_BYTES);
+	memcpy(pt + DEK_BYTES, k->sign_sk, 64);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + OFF_CT, NULL, pt, PT_LEN,
+						   buf, OFF_CT, NULL, buf + 48, kek);
+	crypto_generichash(buf + OFF_SUM, 32, buf, OFF_SUM, NULL, 0);
+
+	r = write_file_atomic(path, buf, sizeof(buf), 0600);
+	if (r < 0)
+		goto out;
+	*ret = k;
+	k = NULL;
+out:
+	sodium_free(pt);
+	sodium_free(kek);
+	keys_free(k);
+	return r;
+}
+
+static int read_keyring(const char *path, unsigned char *buf, size_t *ret_len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO))) {
+		r = -EPERM;
+		goto out;
+	}
+	do
+		n = read(fd, buf, KEYRING_SIZE + 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	*ret_len = (size_t)n;
+out:
+	close(fd);
+	return r;
+}
+
+int keyring_check(const char *path, struct keyring_hdr *ret)
+{
+	unsigned char buf[KEYRING_SIZE + 1];
+	size_t len;
+	int r;
+
+	r = read_keyring(path, buf, &len);
+	if (r < 0)
+		return r;
+	return keyring_parse(buf, len, ret);
+}
+
+int keyring_unlock(const char *path, const char *pass, size_t passlen, struct keys **ret)
+{
+	unsigned char buf[KEYRING_SIZE + 1];
+	unsigned char *kek = NULL, *pt = NULL;
+	struct keyring_hdr h;
+	struct keys *k = NULL;
+	size_t len;
+	int r;
+
+	r = read_keyring(path, buf, &len);
+	if (r < 0)
+		return r;
+	r = keyring_parse(buf, len, &h);
+	if (r < 0)
+		return r;
+	if (passlen > PASSPHRASE_MAX)
+		return -EACCES;
+	k = sodium_malloc(sizeof(*k));
+	kek = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+	pt = sodium_malloc(PT_LEN);
+	if (k == NULL || kek == NULL || pt == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = derive(pass, passlen, h.salt, h.opslimit, h.memlimit, kek);
+	if (r < 0)
+		goto out;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, NULL, NULL, h.ct, CT_LEN,
+						       buf, OFF_CT, h.nonce, kek) != 0) {
+		r = -EACCES;
+		goto out;
+	}
+	memcpy(k->dek, pt, DEK_BYTES);
+	memcpy(k->sign_sk, pt + DEK_BYTES, 64);
+	memcpy(k->sign_pk, h.sign_pk, 32);
+	/* The public key in the header must belong to the secret key inside. */
+	{
+		unsigned char pk[32];
+
+		crypto_sign_ed25519_sk_to_pk(pk, k->sign_sk);
+		if (sodium_memcmp(pk, k->sign_pk, 32) != 0) {
+			r = -EBADMSG;
+			goto out;
+		}
+	}
+	*ret = k;
+	k = NULL;
+out:
+	sodium_free(pt);
+	sodium_free(kek);
+	keys_free(k);
+	return r;
+}
+
+void keys_free(struct keys *k)
+{
+	/* sodium_free wipes the memory before releasing it. */
+	if (k != NULL)
+		sodium_free(k);
+}
+
+char *keys_dek_pragma(const struct keys *k)
+{
+	/* x' + 64 hex + ' + NUL */
+	char *s = sodium_malloc(2 + DEK_BYTES * 2 + 2);
+
+	if (s == NULL)
+		return NULL;
+	s[0] = 'x';
+	s[1] = '\'';
+	sodium_bin2hex(s + 2, DEK_BYTES * 2 + 1, k->dek, DEK_BYTES);
+	s[2 + DEK_BYTES * 2] = '\'';
+	s[3 + DEK_BYTES * 2] = '\0';
+	return s;
+}

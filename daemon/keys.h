@@ -1,0 +1,91 @@
+/*
+ * keys.h: the keyring. One small file in the state directory holds the
+ * data key (DEK, the raw SQLCipher key) and the Ed25519 audit signing key,
+ * encrypted with XChaCha20-Poly1305 under a key derived from the admin
+ * passphrase by Argon2id. The header (format version, KDF parameters, salt,
+ * nonce, audit public key) is authenticated as associated data, and the
+ * whole file carries a BLAKE2b checksum so accidental or careless damage is
+ * named as such before any passphrase is tried.
+ *
+ * Layout (all integers big-endian), KEYRING_SIZE bytes:
+ *    0  magic "ROSTERKR"            8
+ *    8  format version (1)          4
+ *   12  KDF algorithm (Argon2id13)  4
+ *   16  opslimit                    8
+ *   24  memlimit (bytes)            8
+ *   32  salt                       16
+ *   48  nonce                      24
+ *   72  audit public key           32
+ *  104  ciphertext: DEK (32) + audit secret key (64) + tag (16) = 112
+ *  216  BLAKE2b-256 of bytes 0..215 32
+ *
+ * Unwrapped keys live only in sodium_malloc memory (guard pages, mlocked)
+ * and are wiped by keys_free(). This module never logs and never writes a
+ * passphrase anywhere.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KEYRING_MAGIC "ROSTERKR"
+#define KEYRING_VERSION 1
+#define KEYRING_SIZE 248
+#define KEYRING_FILE "keyring"
+
+#define DEK_BYTES 32
+
+/* Passphrase length bounds, in bytes. */
+#define PASSPHRASE_MIN 12
+#define PASSPHRASE_MAX 1024
+
+struct keys {
+	unsigned char dek[DEK_BYTES];
+	unsigned char sign_sk[64];
+	unsigned char sign_pk[32];
+};
+
+/* The parsed, checksum-verified public part of a keyring file. */
+struct keyring_hdr {
+	uint32_t version;
+	uint32_t alg;
+	uint64_t opslimit;
+	uint64_t memlimit;
+	unsigned char salt[16];
+	unsigned char nonce[24];
+	unsigned char sign_pk[32];
+	unsigned char ct[112];
+};
+
+/*
+ * Check and parse a keyring image. Returns 0 and fills *ret, or -EBADMSG
+ * (wrong size, magic or checksum: damaged or altered), -EPROTONOSUPPORT
+ * (a format version or algorithm this build does not know), -EINVAL
+ * (KDF parameters out of range). *ret untouched on failure.
+ */
+int keyring_parse(const unsigned char *buf, size_t len, struct keyring_hdr *ret);
+
+/*
+ * Create keys at random, wrap them under passphrase with the given Argon2id
+ * cost, and write the keyring to path (0600, atomically). Returns 0 and *ret
+ * (caller frees with keys_free) or a negative errno.
+ */
+int keyring_create(const char *path, const char *pass, size_t passlen,
+		   uint64_t opslimit, size_t memlimit, struct keys **ret);
+
+/*
+ * Read and unwrap the keyring at path. Returns 0 and *ret (keys_free), or
+ * -EACCES (the passphrase does not open it), -EBADMSG / -EPROTONOSUPPORT /
+ * -EINVAL (see keyring_parse), -EPERM (file readable by group or others, or
+ * not a regular file), or another negative errno.
+ */
+int keyring_unlock(const char *path, const char *pass, size_t passlen, struct keys **ret);
+
+/* Read and parse the keyring at path without unwrapping it (see keyring_unlock). */
+int keyring_check(const char *path, struct keyring_hdr *ret);
+
+/* Wipe and free keys. keys_free(NULL) does nothing. */
+void keys_free(struct keys *k);
+
+/* The DEK as the SQLCipher raw-key literal x'<64 hex>' in locked memory; sodium_free it. */
+char *keys_dek_pragma(const struct keys *k);

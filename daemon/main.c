@@ -1,0 +1,322 @@
+/*
+ * main.c: rosterd start-up and shutdown.
+ *
+ * Order matters: the process is made undumpable and its umask private
+ * before any secret or file exists; the state directory is checked and
+ * locked before anything in it is read; the socket is bound last, so no
+ * client can connect to a daemon that is not ready.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "daemon/conf.h"
+#include "daemon/keys.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
+#include "daemon/secmem.h"
+#include "daemon/server.h"
+#include "daemon/util.h"
+
+#define DEFAULT_SOCKET RUNSTATEDIR "/roster/roster.sock"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: rosterd --state-dir DIR [--socket PATH] [--config FILE]\n"
+		"               [--passphrase-file FILE | --passphrase-fd N] [--verbose]\n"
+		"\n"
+		"Serves the Roster registry in DIR over a Unix socket (default %s).\n"
+		"Runs in the foreground and logs to standard error. See rosterd(8).\n",
+		DEFAULT_SOCKET);
+}
+
+static struct server srv;
+static struct registry reg;
+static uv_signal_t sig_term, sig_int;
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	log_info("%s received: sealing and shutting down", strsignal(signum));
+	server_stop(&srv);
+	registry_seal(&reg);
+	uv_close((uv_handle_t *)&sig_term, NULL);
+	uv_close((uv_handle_t *)&sig_int, NULL);
+	(void)h;
+}
+
+/* Refuse passphrase files others could read or replace. */
+static int read_passphrase_file(const char *path, char **ret)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_err("%s: not a regular file", path);
+		close(fd);
+		return -EINVAL;
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) || (st.st_uid != geteuid() && st.st_uid != 0)) {
+		log_err("%s: passphrase file must be owned by this user or root and not "
+			"accessible to group or others (mode %04o)", path,
+			(unsigned)(st.st_mode & 07777));
+		close(fd);
+		return -EPERM;
+	}
+	r = read_secret_fd(fd, PASSPHRASE_MAX, ret);
+	close(fd);
+	if (r < 0)
+		log_err("%s: cannot read a passphrase (%s)", path,
+			r == -EMSGSIZE ? "too long" : strerror(-r));
+	return r;
+}
+
+/* Create the socket's directory 0750 if it is missing; refuse a shared one. */
+static int prepare_socket_dir(const char *socket_path)
+{
+	char *copy = strdup(socket_path), *dir;
+	int r = 0;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	dir = dirname(copy);
+	if (mkdir(dir, 0750) == 0) {
+		/* mkdir's mode went through our umask of 077: widen it to what was asked. */
+		if (chmod(dir, 0750) < 0)
+			r = -errno;
+		log_info("created %s", dir);
+	}
+	else if (errno != EEXIST)
+		r = -errno;
+	if (r == 0)
+		r = check_private_dir(dir, geteuid());
+	else
+		log_err("%s: %s", dir, strerror(-r));
+	free(copy);
+	return r;
+}
+
+static int lock_state_dir(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/lock", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_err("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		log_err("%s: another rosterd is using this state directory", dir);
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;      /* held open, and so locked, until exit */
+}
+
+static void harden_process(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	umask(077);
+	/* No core files and no ptrace by other processes of the same uid. */
+	if (prctl(PR_SET_DUMPABLE, 0) < 0)
+		log_warn("prctl(PR_SET_DUMPABLE): %s", strerror(errno));
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+		log_warn("setrlimit(RLIMIT_CORE): %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "passphrase-fd", required_argument, NULL, 'P' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rosterd_config cfg;
+	struct server_config scfg;
+	const char *config_path = NULL;
+	char *opt_state = NULL, *opt_socket = NULL, *opt_passfile = NULL;
+	int opt_passfd = -1, opt, lock_fd = -1, rc = 1, r;
+	uint64_t n;
+	uv_loop_t *loop = uv_default_loop();
+
+	harden_process();
+	if (sodium_init() < 0) {
+		fprintf(stderr, "rosterd: libsodium failed to initialise\n");
+		return 1;
+	}
+	secmem_init();
+	config_defaults(&cfg);
+
+	while ((opt = getopt_long(argc, argv, "d:s:c:p:P:vhV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			opt_state = optarg;
+			break;
+		case 's':
+			opt_socket = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'p':
+			opt_passfile = optarg;
+			break;
+		case 'P':
+			if (parse_uint(optarg, 0, 65535, &n) < 0) {
+				fprintf(stderr, "rosterd: --passphrase-fd needs a file descriptor number\n");
+				return 2;
+			}
+			opt_passfd = (int)n;
+			break;
+		case 'v':
+			cfg.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("rosterd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfg.verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	if (config_path != NULL && config_load(&cfg, config_path) < 0)
+		goto out;
+	/* The command line overrides the file. */
+	if ((opt_state && !(cfg.state_dir = (free(cfg.state_dir), strdup(opt_state)))) ||
+	    (opt_socket && !(cfg.socket_path = (free(cfg.socket_path), strdup(opt_socket)))) ||
+	    (opt_passfile && !(cfg.passphrase_file = (free(cfg.passphrase_file), strdup(opt_passfile)))))
+		goto out;
+	if (opt_passfd >= 0)
+		cfg.passphrase_fd = opt_passfd;
+	if (cfg.state_dir == NULL) {
+		fprintf(stderr, "rosterd: --state-dir is required\n");
+		usage(stderr);
+		rc = 2;
+		goto out;
+	}
+	if (cfg.passphrase_file != NULL && cfg.passphrase_fd >= 0) {
+		fprintf(stderr, "rosterd: give --passphrase-file or --passphrase-fd, not both\n");
+		rc = 2;
+		goto out;
+	}
+	if (cfg.socket_path == NULL && (cfg.socket_path = strdup(DEFAULT_SOCKET)) == NULL)
+		goto out;
+
+	if (check_private_dir(cfg.state_dir, geteuid()) < 0)
+		goto out;
+	lock_fd = lock_state_dir(cfg.state_dir);
+	if (lock_fd < 0)
+		goto out;
+	if (registry_open(&reg, loop, cfg.state_dir) < 0)
+		goto out;
+
+	if (cfg.passphrase_file != NULL || cfg.passphrase_fd >= 0) {
+		char *pass = NULL;
+
+		if (cfg.passphrase_file != NULL)
+			r = read_passphrase_file(cfg.passphrase_file, &pass);
+		else {
+			r = read_secret_fd(cfg.passphrase_fd, PASSPHRASE_MAX, &pass);
+			close(cfg.passphrase_fd);
+			if (r < 0)
+				log_err("--passphrase-fd %d: cannot read a passphrase", cfg.passphrase_fd);
+		}
+		if (r < 0)
+			goto out;
+		if (reg.state == REG_UNINITIALIZED) {
+			log_warn("the registry is not initialised; the passphrase was not used "
+				 "(run rosterctl init)");
+			r = 0;
+		} else {
+			r = registry_unseal_now(&reg, pass, strlen(pass));
+			if (r == -EACCES)
+				log_err("the passphrase does not open the keyring");
+		}
+		sodium_free(pass);
+		if (r < 0)
+			goto out;
+	}
+
+	memset(&scfg, 0, sizeof(scfg));
+	scfg.socket_path = cfg.socket_path;
+	scfg.socket_mode = cfg.socket_mode;
+	scfg.max_connections = cfg.max_connections;
+	scfg.idle_timeout_ms = cfg.idle_timeout_ms;
+	scfg.listen_fd = -1;
+#ifdef HAVE_SYSTEMD
+	r = sd_listen_fds(1);
+	if (r > 1) {
+		log_err("socket activation passed %d sockets; expected one", r);
+		goto out;
+	}
+	if (r == 1)
+		scfg.listen_fd = SD_LISTEN_FDS_START;
+#endif
+	if (scfg.listen_fd < 0 && prepare_socket_dir(cfg.socket_path) < 0)
+		goto out;
+	if (server_start(&srv, loop, &scfg, &reg) < 0)
+		goto out;
+
+	uv_signal_init(loop, &sig_term);
+	uv_signal_init(loop, &sig_int);
+	uv_signal_start(&sig_term, on_signal, SIGTERM);
+	uv_signal_start(&sig_int, on_signal, SIGINT);
+
+	log_info("rosterd %s: state %s, listening on %s", PACKAGE_VERSION,
+		 registry_state_name(reg.state),
+		 scfg.listen_fd >= 0 ? "an inherited socket" : cfg.socket_path);
+	uv_run(loop, UV_RUN_DEFAULT);
+	log_info("stopped");
+	rc = 0;
+out:
+	registry_close(&reg);
+	if (uv_loop_close(loop) == UV_EBUSY)
+		log_debug("event loop still had handles at exit");
+	if (lock_fd >= 0)
+		close(lock_fd);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,264 @@
+/*
+ * method-clients.c: io.roster.Clients. Handlers validate parameters, call
+ * the store, and shape replies through one function, client_view(), which
+ * is where a caller's field visibility is applied. They never check
+ * permissions (the dispatcher has) and never log a field value.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "daemon/dispatch.h"
+#include "daemon/registry.h"
+#include "daemon/server.h"
+#include "daemon/util.h"
+#include "daemon/validate.h"
+
+#define SEARCH_LIMIT_DEFAULT 20
+#define SEARCH_LIMIT_MAX 100
+#define LIST_LIMIT_DEFAULT 100
+#define LIST_LIMIT_MAX 1000
+
+/*
+ * Shape a stored record for the caller. Every reply that carries a client
+ * goes through here, so that field filtering by role lives in one place.
+ * Takes over rec; returns the record to send (or NULL on allocation failure).
+ */
+static json_t *client_view(const struct call *c, json_t *rec)
+{
+	(void)c;        /* until roles exist, every permitted caller is an admin */
+	return rec;
+}
+
+static json_t *clients_view(const struct call *c, json_t *arr)
+{
+	size_t i;
+	json_t *rec;
+
+	json_array_foreach(arr, i, rec) {
+		json_t *v = client_view(c, json_incref(rec));
+
+		if (v == NULL || json_array_set_new(arr, i, v) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static void store_failed(struct call *c, int r)
+{
+	call_error_message(c, "io.roster.InternalError",
+			   r == -ENOMEM ? "out of memory" : "storage failure (see the daemon's log)");
+}
+
+static bool check(struct call *c, const char *const *spec, size_t n)
+{
+	char bad[VALIDATE_NAME_MAX];
+
+	if (validate_params(c->params, spec, n, bad))
+		return true;
+	call_invalid_parameter(c, bad);
+	return false;
+}
+
+/* The optional integer parameter name in [1, max], or def; -1 after answering. */
+static int get_limit(struct call *c, const char *name, int def, int max)
+{
+	const json_t *v = json_object_get(c->params, name);
+	json_int_t n;
+
+	if (v == NULL || json_is_null(v))
+		return def;
+	n = json_integer_value(v);
+	if (n < 1 || n > max) {
+		call_invalid_parameter(c, name);
+		return -1;
+	}
+	return (int)n;
+}
+
+/* The id parameter, checked; NULL after answering. */
+static const char *get_id(struct call *c, const char *name)
+{
+	const char *id = json_string_value(json_object_get(c->params, name));
+
+	if (id == NULL || !id_valid(id)) {
+		call_invalid_parameter(c, name);
+		return NULL;
+	}
+	return id;
+}
+
+static void not_found(struct call *c, const char *id)
+{
+	call_error(c, "io.roster.NotFound", json_pack("{s:s}", "id", id));
+}
+
+void method_clients_get(struct call *c)
+{
+	static const char *const spec[] = { "id:s" };
+	struct registry *reg = c->srv->reg;
+	const char *id;
+	json_t *rec;
+	int r;
+
+	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
+		return;
+	r = store_client_get(reg->store, id, &rec);
+	if (r == -ENOENT) {
+		not_found(c, id);
+		return;
+	}
+	if (r < 0) {
+		store_failed(c, r);
+		return;
+	}
+	rec = client_view(c, rec);
+	call_reply(c, rec ? json_pack("{s:o}", "client", rec) : NULL);
+}
+
+void method_clients_search(struct call *c)
+{
+	static const char *const spec[] = { "query:s", "?limit:i" };
+	const char *q;
+	json_t *arr;
+	int limit, r;
+
+	if (!check(c, spec, 2))
+		return;
+	q = json_string_value(json_object_get(c->params, "query"));
+	if (*q == '\0' || !validate_text(q, SEARCH_QUERY_MAX, false)) {
+		call_invalid_parameter(c, "query");
+		return;
+	}
+	if ((limit = get_limit(c, "limit", SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)) < 0)
+		return;
+	r = store_client_search(c->srv->reg->store, q, limit, &arr);
+	if (r < 0) {
+		store_failed(c, r);
+		return;
+	}
+	arr = clients_view(c, arr);
+	if (arr == NULL) {
+		store_failed(c, -ENOMEM);
+		return;
+	}
+	call_reply(c, json_pack("{s:o}", "clients", arr));
+}
+
+void method_clients_list(struct call *c)
+{
+	static const char *const spec[] = { "?after:s", "?limit:i" };
+	const char *after = NULL;
+	json_t *arr, *reply;
+	bool more;
+	int limit, r;
+
+	if (!check(c, spec, 2))
+		return;
+	if (json_is_string(json_object_get(c->params, "after")) &&
+	    (after = get_id(c, "after")) == NULL)
+		return;
+	if ((limit = get_limit(c, "limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)) < 0)
+		return;
+	r = store_client_list(c->srv->reg->store, after, limit, &arr, &more);
+	if (r < 0) {
+		store_failed(c, r);
+		return;
+	}
+	/* The cursor is the last id of this page, read before any filtering. */
+	reply = json_object();
+	if (reply != NULL && more && json_array_size(arr) > 0)
+		json_object_set(reply, "next",
+				json_object_get(json_array_get(arr, json_array_size(arr) - 1), "id"));
+	arr = clients_view(c, arr);
+	if (reply == NULL || arr == NULL || json_object_set_new(reply, "clients", arr) < 0) {
+		json_decref(reply);
+		store_failed(c, -ENOMEM);
+		return;
+	}
+	call_reply(c, reply);
+}
+
+void method_clients_create(struct call *c)
+{
+	static const char *const spec[] = { "client:o" };
+	char bad[VALIDATE_NAME_MAX], id[ID_HEX_LEN + 1];
+	const json_t *input;
+	int r;
+
+	if (!check(c, spec, 1))
+		return;
+	input = json_object_get(c->params, "client");
+	if (!validate_client_input(input, false, "client", bad)) {
+		call_invalid_parameter(c, bad);
+		return;
+	}
+	r = store_client_create(c->srv->reg->store, input, id);
+	if (r < 0) {
+		store_failed(c, r);
+		return;
+	}
+	call_reply(c, json_pack("{s:s, s:i}", "id", id, "version", 1));
+}
+
+void method_clients_update(struct call *c)
+{
+	static const char *const spec[] = { "id:s", "changes:o", "version:i" };
+	char bad[VALIDATE_NAME_MAX];
+	const json_t *changes;
+	const char *id;
+	json_int_t version;
+	int64_t now_version = 0;
+	int r;
+
+	if (!check(c, spec, 3) || (id = get_id(c, "id")) == NULL)
+		return;
+	changes = json_object_get(c->params, "changes");
+	if (!validate_client_input(changes, true, "changes", bad)) {
+		call_invalid_parameter(c, bad);
+		return;
+	}
+	version = json_integer_value(json_object_get(c->params, "version"));
+	if (version < 1) {
+		call_invalid_parameter(c, "version");
+		return;
+	}
+	r = store_client_update(c->srv->reg->store, id, changes, version, &now_version);
+	if (r == -ENOENT) {
+		not_found(c, id);
+		return;
+	}
+	if (r == -ESTALE) {
+		call_error(c, "io.roster.Conflict",
+			   json_pack("{s:s, s:I}", "id", id, "version", (json_int_t)now_version));
+		return;
+	}
+	if (r < 0) {
+		store_failed(c, r);
+		return;
+	}
+	call_reply(c, json_pack("{s:I}", "version", (json_int_t)now_version));
+}
+
+void method_clients_delete(struct call *c)
+{
+	static const char *const spec[] = { "id:s" };
+	const char *id;
+	int r;
+
+	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
+		return;
+	r = store_client_delete(c->srv->reg->store, id);
+	if (r == -ENOENT) {
+		not_found(c, id);
+		return;
+	}
+	if (r < 0) {
+		store_failed(c, r);
+		return;
+	}
+	call_reply(c, NULL);
+}

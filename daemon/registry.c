@@ -1,0 +1,263 @@
+/*
+ * registry.c: state machine, keyring and database lifecycle (see registry.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon/log.h"
+#include "daemon/registry.h"
+#include "daemon/util.h"
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+const char *registry_state_name(enum reg_state s)
+{
+	switch (s) {
+	case REG_UNINITIALIZED:
+		return "uninitialized";
+	case REG_SEALED:
+		return "sealed";
+	case REG_UNSEALED:
+		return "unsealed";
+	}
+	return "unknown";
+}
+
+static const char *keyring_problem(int r)
+{
+	switch (r) {
+	case -EBADMSG:
+		return "damaged or altered (checksum or structure mismatch)";
+	case -EPROTONOSUPPORT:
+		return "of a format version or algorithm this rosterd does not know";
+	case -EINVAL:
+		return "carrying key-derivation parameters out of range";
+	case -EPERM:
+		return "not a private regular file (it must be mode 0600 and not a symlink)";
+	default:
+		return strerror(-r);
+	}
+}
+
+int registry_open(struct registry *reg, uv_loop_t *loop, const char *state_dir)
+{
+	struct keyring_hdr hdr;
+	struct stat st;
+	int r;
+
+	memset(reg, 0, sizeof(*reg));
+	reg->loop = loop;
+	reg->kdf_opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+	reg->kdf_memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
+	r = check_private_dir(state_dir, geteuid());
+	if (r < 0)
+		return r;
+	reg->state_dir = strdup(state_dir);
+	reg->keyring_path = path_join(state_dir, KEYRING_FILE);
+	reg->db_path = path_join(state_dir, STORE_FILE);
+	if (reg->state_dir == NULL || reg->keyring_path == NULL || reg->db_path == NULL)
+		return -ENOMEM;
+
+	r = keyring_check(reg->keyring_path, &hdr);
+	if (r == -ENOENT) {
+		/* A database without its keyring can never be opened again: say so. */
+		if (lstat(reg->db_path, &st) == 0) {
+			log_err("%s exists but %s does not: the keyring is missing; restore it "
+				"from a backup", reg->db_path, reg->keyring_path);
+			return -ENOENT;
+		}
+		reg->state = REG_UNINITIALIZED;
+		return 0;
+	}
+	if (r < 0) {
+		log_err("keyring %s is %s; refusing to start", reg->keyring_path,
+			keyring_problem(r));
+		return r;
+	}
+	reg->state = REG_SEALED;
+	return 0;
+}
+
+void registry_seal(struct registry *reg)
+{
+	if (reg->state != REG_UNSEALED)
+		return;
+	store_close(reg->store);
+	reg->store = NULL;
+	keys_free(reg->keys);
+	reg->keys = NULL;
+	reg->state = REG_SEALED;
+	log_info("registry sealed: keys wiped, database closed");
+}
+
+void registry_close(struct registry *reg)
+{
+	registry_seal(reg);
+	free(reg->state_dir);
+	free(reg->keyring_path);
+	free(reg->db_path);
+	memset(reg, 0, sizeof(*reg));
+}
+
+/* Open the database with freshly unwrapped keys; on failure the keys are freed. */
+static int open_with(struct registry *reg, struct keys *k, struct store **ret)
+{
+	int r = store_open(reg->db_path, k, ret);
+
+	if (r < 0)
+		log_err("cannot open the database %s (%s)", reg->db_path,
+			r == -EACCES ? "the data key does not open it" : strerror(-r));
+	return r;
+}
+
+int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
+{
+	struct keys *k = NULL;
+	struct store *s = NULL;
+	int r;
+
+	if (reg->state != REG_SEALED)
+		return -EALREADY;
+	r = keyring_unlock(reg->keyring_path, pass, passlen, &k);
+	if (r < 0)
+		return r;
+	r = open_with(reg, k, &s);
+	if (r < 0) {
+		keys_free(k);
+		return r;
+	}
+	reg->keys = k;
+	reg->store = s;
+	reg->state = REG_UNSEALED;
+	log_info("registry unsealed");
+	return 0;
+}
+
+/* A key operation on the thread pool. */
+struct key_op {
+	uv_work_t work;
+	struct registry *reg;
+	bool init;
+	char *pass;                   /* sodium_malloc'ed copy */
+	size_t passlen;
+	struct keys *keys;
+	struct store *store;
+	int result;
+	registry_cb cb;
+	void *data;
+};
+
+static void key_op_work(uv_work_t *w)
+{
+	struct key_op *op = w->data;
+	struct registry *reg = op->reg;
+
+	if (op->init)
+		op->result = keyring_create(reg->keyring_path, op->pass, op->passlen,
+					    reg->kdf_opslimit, reg->kdf_memlimit, &op->keys);
+	else
+		op->result = keyring_unlock(reg->keyring_path, op->pass, op->passlen, &op->keys);
+	sodium_memzero(op->pass, op->passlen);
+	if (op->result < 0)
+		return;
+	op->result = open_with(reg, op->keys, &op->store);
+	if (op->result < 0) {
+		keys_free(op->keys);
+		op->keys = NULL;
+		if (op->init) {
+			/* Init failed half-way: leave the directory as it was. */
+			unlink(reg->keyring_path);
+			unlink(reg->db_path);
+		}
+	}
+}
+
+static void key_op_done(uv_work_t *w, int status)
+{
+	struct key_op *op = w->data;
+	struct registry *reg = op->reg;
+	int r = status < 0 ? -ECANCELED : op->result;
+
+	reg->key_op_busy = false;
+	if (r == 0) {
+		reg->keys = op->keys;
+		reg->store = op->store;
+		reg->state = REG_UNSEALED;
+		log_info(op->init ? "registry initialised and unsealed" : "registry unsealed");
+	} else if (r == -EACCES) {
+		log_warn("unseal refused: wrong passphrase");
+	} else {
+		log_err("%s failed: %s", op->init ? "init" : "unseal",
+			(r == -EBADMSG || r == -EPROTONOSUPPORT || r == -EINVAL || r == -EPERM)
+				? keyring_problem(r) : strerror(-r));
+	}
+	op->cb(r, op->data);
+	sodium_free(op->pass);
+	free(op);
+}
+
+static void start_key_op(struct registry *reg, bool init, const char *pass, size_t passlen,
+			 registry_cb cb, void *data)
+{
+	struct key_op *op;
+	int r;
+
+	if (reg->key_op_busy) {
+		cb(-EBUSY, data);
+		return;
+	}
+	if ((init && reg->state != REG_UNINITIALIZED) || (!init && reg->state != REG_SEALED)) {
+		cb(-EALREADY, data);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL || (op->pass = sodium_malloc(passlen + 1)) == NULL) {
+		free(op);
+		cb(-ENOMEM, data);
+		return;
+	}
+	memcpy(op->pass, pass, passlen);
+	op->pass[passlen] = '\0';
+	op->passlen = passlen;
+	op->reg = reg;
+	op->init = init;
+	op->cb = cb;
+	op->data = data;
+	op->work.data = op;
+	r = uv_queue_work(reg->loop, &op->work, key_op_work, key_op_done);
+	if (r < 0) {
+		sodium_free(op->pass);
+		free(op);
+		cb(-ENOMEM, data);
+		return;
+	}
+	reg->key_op_busy = true;
+}
+
+void registry_init_async(struct registry *reg, const char *pass, size_t passlen,
+			 registry_cb cb, void *data)
+{
+	start_key_op(reg, true, pass, passlen, cb, data);
+}
+
+void registry_unseal_async(struct registry *reg, const char *pass, size_t passlen,
+			   registry_cb cb, void *data)
+{
+	start_key_op(reg, false, pass, passlen, cb, data);
+}

@@ -1,0 +1,80 @@
+/*
+ * registry.h: the registry's state machine and the keys and database that
+ * go with it.
+ *
+ *   uninitialized --Init--> unsealed --Seal--> sealed --Unseal--> unsealed
+ *
+ * "uninitialized": no keyring in the state directory. "sealed": a keyring,
+ * but no key in memory and the database closed. "unsealed": keys in locked
+ * memory, database open. Every start is sealed (or uninitialized) unless a
+ * passphrase is supplied at start-up.
+ *
+ * Key derivation (Argon2id, hundreds of MiB, about a second) runs on the
+ * libuv thread pool so the loop keeps answering; one key operation at a
+ * time. This module never logs a passphrase.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "daemon/keys.h"
+#include "daemon/store.h"
+
+enum reg_state {
+	REG_UNINITIALIZED,
+	REG_SEALED,
+	REG_UNSEALED,
+};
+
+struct registry {
+	uv_loop_t *loop;
+	char *state_dir;
+	char *keyring_path;
+	char *db_path;
+	enum reg_state state;
+	struct keys *keys;             /* non-NULL only while unsealed */
+	struct store *store;           /* non-NULL only while unsealed */
+	bool key_op_busy;              /* an Init or Unseal is deriving a key */
+	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */
+	size_t kdf_memlimit;
+};
+
+/*
+ * Look at the state directory (which must exist, be owned by us or root,
+ * and not be group/world writable) and settle the start state. A keyring
+ * that fails its checksum or has an unknown format is refused here, at
+ * start-up, with a clear message. Returns 0 or a negative errno.
+ */
+int registry_open(struct registry *reg, uv_loop_t *loop, const char *state_dir);
+
+/* Seal (if needed) and release everything. */
+void registry_close(struct registry *reg);
+
+const char *registry_state_name(enum reg_state s);
+
+/*
+ * Unseal synchronously (start-up with --passphrase-file/-fd). Returns 0,
+ * -EACCES (wrong passphrase) or another negative errno.
+ */
+int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen);
+
+/*
+ * Start Init or Unseal on the thread pool. pass is copied into locked memory
+ * at once (the caller may wipe its copy on return). When done, cb runs on
+ * the loop thread with 0 or a negative errno: -EACCES wrong passphrase,
+ * -EBADMSG / -EPROTONOSUPPORT / -EINVAL keyring damaged or unknown, -EBUSY
+ * another key operation is running (then cb is called before this returns),
+ * -EALREADY the state no longer allows it.
+ */
+typedef void (*registry_cb)(int result, void *data);
+void registry_init_async(struct registry *reg, const char *pass, size_t passlen,
+			 registry_cb cb, void *data);
+void registry_unseal_async(struct registry *reg, const char *pass, size_t passlen,
+			   registry_cb cb, void *data);
+
+/* Wipe the keys and close the database. Nothing happens if not unsealed. */
+void registry_seal(struct registry *reg);

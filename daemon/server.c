@@ -1,0 +1,560 @@
+/*
+ * server.c: the socket server (see server.h for the limits it enforces).
+ *
+ * It never logs a message's content, and it never trusts anything a peer
+ * says about itself: the uid, gid and pid of a connection come from
+ * SO_PEERCRED at accept time and stay on the connection.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "daemon/dispatch.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
+#include "daemon/server.h"
+
+static void conn_close(struct conn *c);
+static void conn_process(struct conn *c);
+static void conn_resume_read(struct conn *c);
+
+/* ---- writing ------------------------------------------------------------ */
+
+struct write_req {
+	uv_write_t req;
+	struct conn *conn;
+	char *data;
+	size_t len;
+};
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct conn *c = w->conn;
+
+	/* Replies may carry client fields or reply to a passphrase: wipe them. */
+	frame_free(w->data, w->len);
+	c->out_pending -= w->len;
+	free(w);
+	if (c->closing)
+		return;
+	if (status < 0) {
+		log_debug("connection uid %u: write failed: %s", (unsigned)c->uid, uv_strerror(status));
+		conn_close(c);
+		return;
+	}
+	uv_timer_again(&c->idle);
+	if (c->close_after_write && c->out_pending == 0) {
+		conn_close(c);
+		return;
+	}
+	conn_process(c);
+}
+
+/* Queue one encoded frame (taken over) on the connection. */
+static void conn_send(struct conn *c, char *data, size_t len)
+{
+	struct write_req *w;
+	uv_buf_t buf;
+	int r;
+
+	if (c->closing) {
+		frame_free(data, len);
+		return;
+	}
+	w = malloc(sizeof(*w));
+	if (w == NULL) {
+		frame_free(data, len);
+		conn_close(c);
+		return;
+	}
+	w->conn = c;
+	w->data = data;
+	w->len = len;
+	buf = uv_buf_init(data, (unsigned)len);
+	c->out_pending += len;
+	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
+	if (r < 0) {
+		c->out_pending -= len;
+		frame_free(data, len);
+		free(w);
+		conn_close(c);
+	}
+}
+
+/* Encode and send a message object (borrowed). */
+static void conn_send_msg(struct conn *c, json_t *msg)
+{
+	size_t len;
+	char *s = frame_encode(msg, REPLY_MAX_SIZE, &len);
+
+	if (s == NULL) {
+		json_t *err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.InternalError",
+					"parameters", "message", "reply too large or not encodable");
+
+		log_err("connection uid %u: a reply could not be encoded", (unsigned)c->uid);
+		s = err ? frame_encode(err, REPLY_MAX_SIZE, &len) : NULL;
+		json_decref(err);
+		if (s == NULL) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_send(c, s, len);
+}
+
+/* Answer a frame that could not become a call, then close. */
+static void conn_protocol_error(struct conn *c, const char *why)
+{
+	json_t *msg = json_pack("{s:s, s:{s:s}}", "error", "io.roster.ProtocolError",
+				"parameters", "message", why);
+
+	log_info("connection uid %u pid %ld: %s; closing", (unsigned)c->uid, (long)c->pid, why);
+	c->close_after_write = true;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	c->reading = false;
+	if (msg != NULL)
+		conn_send_msg(c, msg);
+	json_decref(msg);
+	if (msg == NULL || c->out_pending == 0)
+		conn_close(c);
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+static void call_free(struct call *c)
+{
+	json_decref(c->msg);
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+/* Finish a call: send msg unless oneway, free it, and move the connection on. */
+static void call_finish(struct call *c, json_t *msg)
+{
+	struct conn *conn = c->conn;
+
+	if (c->answered) {
+		/* A handler answered twice: a bug, but not one a client may exploit. */
+		log_err("internal: %s answered twice", c->name);
+		json_decref(msg);
+		return;
+	}
+	c->answered = true;
+	if (conn != NULL) {
+		conn->busy = NULL;
+		if (!c->oneway && msg != NULL && !conn->closing)
+			conn_send_msg(conn, msg);
+	}
+	json_decref(msg);
+	call_free(c);
+	if (conn != NULL && !conn->closing)
+		conn_process(conn);
+}
+
+void call_reply(struct call *c, json_t *params)
+{
+	json_t *msg = json_object();
+
+	if (params == NULL)
+		params = json_object();
+	if (msg == NULL || params == NULL || json_object_set_new(msg, "parameters", params) < 0) {
+		json_decref(msg);
+		call_error_message(c, "io.roster.InternalError", "out of memory");
+		return;
+	}
+	call_finish(c, msg);
+}
+
+void call_error(struct call *c, const char *error, json_t *params)
+{
+	json_t *msg = json_object();
+
+	if (params == NULL)
+		params = json_object();
+	if (msg == NULL || params == NULL ||
+	    json_object_set_new(msg, "error", json_string(error)) < 0 ||
+	    json_object_set_new(msg, "parameters", params) < 0) {
+		json_decref(msg);
+		msg = NULL;
+	}
+	call_finish(c, msg);
+}
+
+void call_error_message(struct call *c, const char *error, const char *message)
+{
+	call_error(c, error, message ? json_pack("{s:s}", "message", message) : NULL);
+}
+
+void call_invalid_parameter(struct call *c, const char *parameter)
+{
+	call_error(c, "org.varlink.service.InvalidParameter",
+		   json_pack("{s:s}", "parameter", parameter));
+}
+
+/*
+ * Check the envelope of a message: "method" (a string), and optionally
+ * "parameters" (an object), "oneway", "more" (booleans). "upgrade" is not
+ * supported. Returns NULL or the reason it is refused.
+ */
+static const char *check_envelope(json_t *msg, struct call *c)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(msg, key, v) {
+		if (strcmp(key, "method") == 0) {
+			if (!json_is_string(v) || json_string_length(v) == 0 ||
+			    json_string_length(v) >= sizeof(c->name))
+				return "\"method\" must be a method name";
+			memcpy(c->name, json_string_value(v), json_string_length(v) + 1);
+		} else if (strcmp(key, "parameters") == 0) {
+			if (!json_is_object(v))
+				return "\"parameters\" must be an object";
+		} else if (strcmp(key, "oneway") == 0) {
+			if (!json_is_boolean(v))
+				return "\"oneway\" must be a boolean";
+			c->oneway = json_is_true(v);
+		} else if (strcmp(key, "more") == 0) {
+			if (!json_is_boolean(v))
+				return "\"more\" must be a boolean";
+			c->more = json_is_true(v);
+		} else if (strcmp(key, "upgrade") == 0) {
+			if (json_is_true(v))
+				return "connection upgrades are not supported";
+		} else {
+			return "unknown member in message";
+		}
+	}
+	if (c->name[0] == '\0')
+		return "message has no \"method\"";
+	if (c->oneway && c->more)
+		return "\"oneway\" and \"more\" exclude each other";
+	return NULL;
+}
+
+/*
+ * Take frames off the input buffer while the connection is free to start a
+ * call and its output is drained far enough.
+ */
+static void conn_process(struct conn *c)
+{
+	while (!c->closing && c->busy == NULL && !c->close_after_write &&
+	       c->out_pending <= OUTPUT_SOFT_LIMIT) {
+		const char *text;
+		const char *why;
+		struct call *call;
+		enum frame_error fe;
+		json_t *msg = NULL;
+		size_t len;
+		int r;
+
+		r = frame_buf_peek(&c->in, &text, &len);
+		if (r < 0) {
+			conn_protocol_error(c, "message too large");
+			return;
+		}
+		if (r == 0)
+			break;
+		fe = frame_parse(text, len, &msg);
+		frame_buf_consume(&c->in, len);        /* wipes the frame's bytes */
+		if (fe != FRAME_OK) {
+			conn_protocol_error(c, frame_error_string(fe));
+			return;
+		}
+		call = calloc(1, sizeof(*call));
+		if (call == NULL) {
+			json_decref(msg);
+			conn_close(c);
+			return;
+		}
+		call->msg = msg;
+		why = check_envelope(msg, call);
+		if (why != NULL) {
+			call_free(call);
+			conn_protocol_error(c, why);
+			return;
+		}
+		call->params = json_object_get(msg, "parameters");
+		if (call->params == NULL) {
+			call->params = json_object();
+			if (call->params == NULL || json_object_set_new(msg, "parameters", call->params) < 0) {
+				call_free(call);
+				conn_close(c);
+				return;
+			}
+		}
+		call->srv = c->srv;
+		call->conn = c;
+		call->uid = c->uid;
+		call->gid = c->gid;
+		call->pid = c->pid;
+		c->busy = call;
+		dispatch(call);
+	}
+	/* Read again once the buffer has room for a whole frame and nothing blocks. */
+	if (!c->closing && !c->close_after_write && !c->reading && c->in.len < c->in.max &&
+	    c->out_pending <= OUTPUT_SOFT_LIMIT)
+		conn_resume_read(c);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	static char slab[64 * 1024];   /* the loop is single-threaded: one slab serves all */
+
+	(void)h;
+	(void)suggested;
+	*buf = uv_buf_init(slab, sizeof(slab));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+	int r;
+
+	if (nread == 0)
+		return;
+	if (nread < 0) {
+		if (nread != UV_EOF)
+			log_debug("connection uid %u: read: %s", (unsigned)c->uid,
+				  uv_strerror((int)nread));
+		conn_close(c);
+		return;
+	}
+	r = frame_buf_append(&c->in, buf->base, (size_t)nread);
+	sodium_memzero(buf->base, (size_t)nread);
+	if (r == -EMSGSIZE) {
+		conn_protocol_error(c, "message too large");
+		return;
+	}
+	if (r < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_again(&c->idle);
+	/* Back-pressure: while a call runs or replies queue up, stop reading at one frame's worth. */
+	if ((c->busy != NULL || c->out_pending > OUTPUT_SOFT_LIMIT) && c->in.len >= c->in.max) {
+		uv_read_stop(stream);
+		c->reading = false;
+	}
+	conn_process(c);
+}
+
+static void conn_resume_read(struct conn *c)
+{
+	if (uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0)
+		c->reading = true;
+}
+
+/* ---- connection lifecycle ----------------------------------------------- */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->handles_open > 0)
+		return;
+	frame_buf_free(&c->in);
+	free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	if (c->busy != NULL) {
+		/* The call may still be running on the thread pool; it finishes unanswered. */
+		c->busy->conn = NULL;
+		c->busy = NULL;
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	srv->n_conns--;
+	uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	log_debug("connection uid %u pid %ld idle; closing", (unsigned)c->uid, (long)c->pid);
+	conn_close(c);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+	uv_os_fd_t fd;
+
+	if (status < 0) {
+		log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->srv = srv;
+	frame_buf_init(&c->in, FRAME_MAX_SIZE);
+	uv_pipe_init(srv->loop, &c->pipe, 0);
+	uv_timer_init(srv->loop, &c->idle);
+	c->pipe.data = c->idle.data = c;
+	c->handles_open = 2;
+	/* Link first, so conn_close() works on every path below. */
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->n_conns++;
+
+	if (uv_accept(listener, (uv_stream_t *)&c->pipe) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+		log_warn("accept: cannot read peer credentials; closing");
+		conn_close(c);
+		return;
+	}
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	if (srv->stopping || srv->n_conns > srv->cfg.max_connections) {
+		log_warn("connection from uid %u pid %ld refused: %u connections open (limit %u)",
+			 (unsigned)c->uid, (long)c->pid, srv->n_conns - 1, srv->cfg.max_connections);
+		conn_close(c);
+		return;
+	}
+	log_debug("connection from uid %u gid %u pid %ld", (unsigned)c->uid, (unsigned)c->gid,
+		  (long)c->pid);
+	uv_timer_start(&c->idle, on_idle, srv->cfg.idle_timeout_ms, srv->cfg.idle_timeout_ms);
+	conn_resume_read(c);
+}
+
+/* ---- listening ---------------------------------------------------------- */
+
+/*
+ * A socket file left by a daemon that died is replaced; one that someone
+ * still answers on is not (that would steal another daemon's clients), and
+ * anything that is not a socket is never removed.
+ */
+static int clear_stale_socket(const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("%s exists and is not a socket; refusing to replace it", path);
+		return -EEXIST;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0) {
+		log_err("%s: another daemon is answering on this socket; refusing to start", path);
+		return -EADDRINUSE;
+	}
+	if (errno != ECONNREFUSED) {
+		log_err("%s: cannot tell whether the socket is stale: %s", path, strerror(errno));
+		return -errno;
+	}
+	log_info("%s: removing a stale socket nobody answers on", path);
+	if (unlink(path) < 0)
+		return -errno;
+	return 0;
+}
+
+int server_start(struct server *srv, uv_loop_t *loop, const struct server_config *cfg,
+		 struct registry *reg)
+{
+	mode_t old;
+	int r;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	srv->reg = reg;
+	srv->own_uid = geteuid();
+	srv->started_usec = uv_now(loop) * 1000;
+	r = uv_pipe_init(loop, &srv->listener, 0);
+	if (r < 0)
+		return r;
+	srv->listener.data = srv;
+	if (cfg->listen_fd >= 0) {
+		r = uv_pipe_open(&srv->listener, cfg->listen_fd);
+		if (r < 0) {
+			log_err("cannot use the inherited socket: %s", uv_strerror(r));
+			return r;
+		}
+	} else {
+		struct sockaddr_un sa;
+
+		if (strlen(cfg->socket_path) >= sizeof(sa.sun_path)) {
+			log_err("%s: socket path too long (at most %zu bytes)", cfg->socket_path,
+				sizeof(sa.sun_path) - 1);
+			return -ENAMETOOLONG;
+		}
+		r = clear_stale_socket(cfg->socket_path);
+		if (r < 0)
+			return r;
+		/*
+		 * uv_pipe_chmod can only add bits, so the mode is set by the
+		 * umask in force at bind time.
+		 */
+		old = umask((~cfg->socket_mode) & 0777);
+		r = uv_pipe_bind(&srv->listener, cfg->socket_path);
+		umask(old);
+		if (r < 0) {
+			log_err("%s: bind: %s", cfg->socket_path, uv_strerror(r));
+			return r;
+		}
+	}
+	r = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+	if (r < 0) {
+		log_err("listen: %s", uv_strerror(r));
+		return r;
+	}
+	srv->listening = true;
+	return 0;
+}
+
+void server_stop(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	if (srv->listening)
+		uv_close((uv_handle_t *)&srv->listener, NULL);
+	while (srv->conns != NULL)
+		conn_close(srv->conns);
+}

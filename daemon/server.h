@@ -1,0 +1,116 @@
+/*
+ * server.h: the Unix socket server. Accepts connections, takes the peer's
+ * identity from the kernel (SO_PEERCRED) once at accept time, reads frames
+ * through the bounded frame reader, and hands each call to the dispatcher.
+ *
+ * Limits (all named here, all enforced in server.c):
+ *  - FRAME_MAX_SIZE per incoming message, FRAME_MAX_DEPTH nesting (frame.h);
+ *  - max_connections open at once (further ones are accepted and closed);
+ *  - one call in progress per connection: frames that arrive meanwhile wait
+ *    in the input buffer, and reading stops when it holds a full frame's
+ *    worth, so a pipelining client is slowed down, not buffered for;
+ *  - OUTPUT_SOFT_LIMIT bytes of replies queued to a connection before the
+ *    next call is taken; a client that does not read stops being served and
+ *    is closed by the idle timer;
+ *  - REPLY_MAX_SIZE per reply;
+ *  - idle_timeout_ms without a byte read or written closes the connection.
+ *
+ * The server never logs a message payload.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "lib/frame.h"
+
+#define OUTPUT_SOFT_LIMIT (256u * 1024u)
+#define REPLY_MAX_SIZE (16u * 1024u * 1024u)
+#define DEFAULT_MAX_CONNECTIONS 256
+#define DEFAULT_IDLE_TIMEOUT_MS (300u * 1000u)
+
+struct registry;
+struct method;
+
+struct server_config {
+	const char *socket_path;
+	unsigned socket_mode;           /* e.g. 0660 */
+	unsigned max_connections;
+	uint64_t idle_timeout_ms;
+	int listen_fd;                  /* >= 0: an inherited listening socket */
+};
+
+struct server {
+	uv_loop_t *loop;
+	uv_pipe_t listener;
+	struct server_config cfg;
+	struct registry *reg;
+	struct conn *conns;             /* doubly linked list of open connections */
+	unsigned n_conns;
+	uid_t own_uid;
+	int64_t started_usec;
+	bool stopping;
+	bool listening;
+};
+
+/* One client connection. Freed only after both its handles have closed. */
+struct conn {
+	uv_pipe_t pipe;
+	uv_timer_t idle;
+	struct server *srv;
+	struct conn *prev, *next;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	struct frame_buf in;
+	struct call *busy;              /* the call in progress, if any */
+	size_t out_pending;             /* reply bytes handed to libuv, not yet written */
+	int handles_open;
+	bool reading;
+	bool closing;
+	bool close_after_write;         /* a protocol error was answered: close once sent */
+};
+
+/* One method call, from its frame to its reply. */
+struct call {
+	struct server *srv;
+	struct conn *conn;              /* NULL once the connection has gone */
+	const struct method *method;
+	json_t *msg;                    /* the whole message; owns params */
+	json_t *params;                 /* borrowed from msg; never NULL (empty object) */
+	char name[256];                 /* the method name as called */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool oneway;
+	bool more;
+	bool answered;
+};
+
+/* Bind (or adopt cfg->listen_fd) and start listening. Returns 0 or negative errno. */
+int server_start(struct server *srv, uv_loop_t *loop, const struct server_config *cfg,
+		 struct registry *reg);
+
+/* Stop accepting and close every connection. Calls still running finish unanswered. */
+void server_stop(struct server *srv);
+
+/*
+ * Answer a call, exactly once. params (stolen, may be NULL for none) become
+ * the reply's parameters. The call is freed; the caller must not touch it.
+ */
+void call_reply(struct call *c, json_t *params);
+
+/*
+ * Answer a call with a Varlink error. params (stolen, may be NULL) become
+ * the error's parameters. The call is freed.
+ */
+void call_error(struct call *c, const char *error, json_t *params);
+
+/* Shorthands for the common errors, with an optional human sentence. */
+void call_error_message(struct call *c, const char *error, const char *message);
+void call_invalid_parameter(struct call *c, const char *parameter);

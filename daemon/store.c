@@ -1,0 +1,566 @@
+/*
+ * store.c: SQLCipher access (see store.h). Never logs a client field value
+ * and never sees a passphrase; SQLite's own error messages, which name
+ * tables and columns but not values, are the most it logs.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "daemon/embedded.h"
+#include "daemon/log.h"
+#include "daemon/store.h"
+
+/* The columns a Client has, in the order every SELECT below returns them. */
+#define CLIENT_COLS "id, name, kind, country, contact_name, contact_email, " \
+	"contact_phone, tier, notes, status, created_at, updated_at, version"
+
+/* The settable fields, in the order of the bind parameters below. */
+static const char *const input_fields[] = {
+	"name", "kind", "country", "contact_name", "contact_email",
+	"contact_phone", "tier", "notes", "status",
+};
+#define N_INPUT (sizeof(input_fields) / sizeof(input_fields[0]))
+
+enum stmt_id {
+	ST_GET,
+	ST_SEARCH,
+	ST_LIST,
+	ST_INSERT,
+	ST_UPDATE,
+	ST_VERSION,
+	ST_DELETE,
+	ST_COUNT,
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST__MAX
+};
+
+static const char *const stmt_sql[ST__MAX] = {
+	[ST_GET] = "SELECT " CLIENT_COLS " FROM clients WHERE id = ?1",
+	[ST_SEARCH] = "SELECT " CLIENT_COLS " FROM clients WHERE name LIKE ?1 ESCAPE '\\' "
+		      "ORDER BY name COLLATE NOCASE, id LIMIT ?2",
+	[ST_LIST] = "SELECT " CLIENT_COLS " FROM clients WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[ST_INSERT] = "INSERT INTO clients (id, name, kind, country, contact_name, contact_email, "
+		      "contact_phone, tier, notes, status, created_at, updated_at, version) "
+		      "VALUES (?10, ?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), NULLIF(?5, ''), "
+		      "NULLIF(?6, ''), NULLIF(?7, ''), NULLIF(?8, ''), COALESCE(?9, 'active'), "
+		      "?11, ?11, 1)",
+	/*
+	 * One fixed statement serves every partial update: a NULL parameter
+	 * keeps the column, an empty string clears an optional one.
+	 */
+	[ST_UPDATE] = "UPDATE clients SET "
+		      "name = COALESCE(?1, name), kind = COALESCE(?2, kind), "
+		      "country = CASE WHEN ?3 IS NULL THEN country ELSE NULLIF(?3, '') END, "
+		      "contact_name = CASE WHEN ?4 IS NULL THEN contact_name ELSE NULLIF(?4, '') END, "
+		      "contact_email = CASE WHEN ?5 IS NULL THEN contact_email ELSE NULLIF(?5, '') END, "
+		      "contact_phone = CASE WHEN ?6 IS NULL THEN contact_phone ELSE NULLIF(?6, '') END, "
+		      "tier = CASE WHEN ?7 IS NULL THEN tier ELSE NULLIF(?7, '') END, "
+		      "notes = CASE WHEN ?8 IS NULL THEN notes ELSE NULLIF(?8, '') END, "
+		      "status = COALESCE(?9, status), "
+		      "updated_at = ?11, version = version + 1 "
+		      "WHERE id = ?10 AND version = ?12",
+	[ST_VERSION] = "SELECT version FROM clients WHERE id = ?1",
+	[ST_DELETE] = "DELETE FROM clients WHERE id = ?1",
+	[ST_COUNT] = "SELECT count(*) FROM clients",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST__MAX];
+	char cipher_version[64];
+	int schema_version;
+};
+
+static int db_fail(struct store *s, const char *what)
+{
+	log_err("database: %s: %s", what, sqlite3_errmsg(s->db));
+	return -EIO;
+}
+
+/* Run SQL that returns no rows we need. */
+static int exec(struct store *s, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("database: %s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Run a one-row, one-column text query into buf. Returns 1 if a row came, 0 if none. */
+static int query_text(struct store *s, const char *sql, char *buf, size_t size, int *ret_rc)
+{
+	sqlite3_stmt *st;
+	int rc, got = 0;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const unsigned char *t = sqlite3_column_text(st, 0);
+
+			snprintf(buf, size, "%s", t ? (const char *)t : "");
+			got = 1;
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	if (ret_rc)
+		*ret_rc = rc;
+	return got;
+}
+
+static int key_db(struct store *s, const struct keys *k)
+{
+	static const char pre[] = "PRAGMA key = \"";
+	char *lit, *sql;
+	size_t n;
+	int r = 0;
+
+	lit = keys_dek_pragma(k);
+	n = sizeof(pre) + strlen(lit ? lit : "") + 2;
+	sql = sodium_malloc(n);
+	if (lit == NULL || sql == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	snprintf(sql, n, "%s%s\"", pre, lit);
+	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		r = db_fail(s, "setting the key");
+out:
+	sodium_free(sql);
+	sodium_free(lit);
+	return r;
+}
+
+static int migration_number(const char *name)
+{
+	return atoi(name);      /* names are "NNN-what": digits first, checked below */
+}
+
+static int migrate(struct store *s)
+{
+	char buf[32];
+	int rc, current = 0, known = 0, r;
+
+	r = exec(s, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+		    " version INTEGER PRIMARY KEY NOT NULL,"
+		    " name TEXT NOT NULL,"
+		    " applied_at INTEGER NOT NULL)");
+	if (r < 0)
+		return r;
+	if (query_text(s, "SELECT COALESCE(max(version), 0) FROM schema_migrations",
+		       buf, sizeof(buf), &rc))
+		current = atoi(buf);
+	if (rc != SQLITE_OK)
+		return db_fail(s, "reading schema version");
+
+	for (const struct embedded_file *m = embedded_migrations; m->name; m++) {
+		int v = migration_number(m->name);
+		sqlite3_stmt *st = NULL;
+
+		if (v <= 0)
+			return -EINVAL;   /* a build error: every migration is numbered */
+		if (v > known)
+			known = v;
+		if (v <= current)
+			continue;
+		r = exec(s, "BEGIN IMMEDIATE");
+		if (r < 0)
+			return r;
+		r = exec(s, m->text);
+		if (r == 0) {
+			if (sqlite3_prepare_v2(s->db, "INSERT INTO schema_migrations "
+					       "(version, name, applied_at) VALUES (?1, ?2, ?3)",
+					       -1, &st, NULL) != SQLITE_OK)
+				r = -EIO;
+			else {
+				sqlite3_bind_int(st, 1, v);
+				sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+				sqlite3_bind_int64(st, 3, now_usec());
+				if (sqlite3_step(st) != SQLITE_DONE)
+					r = -EIO;
+			}
+			sqlite3_finalize(st);
+		}
+		if (r == 0)
+			r = exec(s, "COMMIT");
+		if (r < 0) {
+			log_err("database: migration %s failed; nothing of it was applied", m->name);
+			(void)exec(s, "ROLLBACK");
+			return r;
+		}
+		log_info("database: applied migration %s", m->name);
+		current = v;
+	}
+	if (current > known) {
+		log_err("database: schema version %d is newer than this rosterd knows (%d)",
+			current, known);
+		return -EPROTO;
+	}
+	s->schema_version = current;
+	return 0;
+}
+
+int store_open(const char *path, const struct keys *k, struct store **ret)
+{
+	struct store *s;
+	char mode[16];
+	int rc, r;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		r = s->db ? db_fail(s, "opening") : -ENOMEM;
+		goto fail;
+	}
+	/* Created by us or not, the file is for the daemon's user alone. */
+	(void)chmod(path, 0600);
+	sqlite3_busy_timeout(s->db, 5000);
+	r = key_db(s, k);
+	if (r < 0)
+		goto fail;
+	/* Without SQLCipher, PRAGMA key did nothing: refuse rather than write plaintext. */
+	if (!query_text(s, "PRAGMA cipher_version", s->cipher_version,
+			sizeof(s->cipher_version), NULL) || s->cipher_version[0] == '\0') {
+		log_err("database: PRAGMA cipher_version gave no answer: not linked against "
+			"SQLCipher; refusing to continue");
+		r = -ENOTSUP;
+		goto fail;
+	}
+	r = exec(s, "PRAGMA cipher_page_size = 4096");
+	if (r < 0)
+		goto fail;
+	/* The first read is where a wrong key shows (SQLITE_NOTADB). */
+	(void)query_text(s, "SELECT count(*) FROM sqlite_master", mode, sizeof(mode), &rc);
+	if (rc == SQLITE_NOTADB) {
+		log_err("database: the data key does not open %s", path);
+		r = -EACCES;
+		goto fail;
+	} else if (rc != SQLITE_OK) {
+		r = db_fail(s, "first read");
+		goto fail;
+	}
+	if (!query_text(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) ||
+	    strcmp(mode, "wal") != 0) {
+		log_err("database: cannot switch to WAL");
+		r = -EIO;
+		goto fail;
+	}
+	r = exec(s, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+		    "PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY");
+	if (r < 0)
+		goto fail;
+	r = migrate(s);
+	if (r < 0)
+		goto fail;
+	for (int i = 0; i < ST__MAX; i++)
+		if (sqlite3_prepare_v2(s->db, stmt_sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
+			r = db_fail(s, "preparing statements");
+			goto fail;
+		}
+	*ret = s;
+	return 0;
+fail:
+	store_close(s);
+	return r;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (int i = 0; i < ST__MAX; i++)
+		sqlite3_finalize(s->st[i]);
+	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
+		log_warn("database: close: %s", sqlite3_errmsg(s->db));
+	free(s);
+}
+
+const char *store_cipher_version(const struct store *s)
+{
+	return s->cipher_version;
+}
+
+int store_schema_version(const struct store *s)
+{
+	return s->schema_version;
+}
+
+/* Reset a statement so that it holds no row, no binding and no lock. */
+static void done(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static json_t *row_to_json(sqlite3_stmt *st)
+{
+	static const char *const cols[] = {
+		"id", "name", "kind", "country", "contact_name", "contact_email",
+		"contact_phone", "tier", "notes", "status",
+	};
+	char ts[32];
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	for (int i = 0; i < (int)(sizeof(cols) / sizeof(cols[0])); i++) {
+		const unsigned char *t = sqlite3_column_text(st, i);
+
+		/* A NULL column is an unset optional field: the key is left out. */
+		if (t != NULL && json_object_set_new(o, cols[i], json_string((const char *)t)) < 0)
+			goto fail;
+	}
+	format_rfc3339(sqlite3_column_int64(st, 10), ts, sizeof(ts));
+	if (json_object_set_new(o, "created_at", json_string(ts)) < 0)
+		goto fail;
+	format_rfc3339(sqlite3_column_int64(st, 11), ts, sizeof(ts));
+	if (json_object_set_new(o, "updated_at", json_string(ts)) < 0 ||
+	    json_object_set_new(o, "version", json_integer(sqlite3_column_int64(st, 12))) < 0)
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+/* Step st to the end, appending each row to a new array. */
+static int rows_to_array(struct store *s, sqlite3_stmt *st, int max, json_t **ret, int *ret_n)
+{
+	json_t *arr = json_array();
+	int rc, n = 0;
+
+	if (arr == NULL)
+		return -ENOMEM;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o;
+
+		if (n == max) {
+			n++;            /* one row past the page: there is more */
+			break;
+		}
+		o = row_to_json(st);
+		if (o == NULL || json_array_append_new(arr, o) < 0) {
+			json_decref(arr);
+			return -ENOMEM;
+		}
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		json_decref(arr);
+		return db_fail(s, "reading clients");
+	}
+	*ret = arr;
+	*ret_n = n;
+	return 0;
+}
+
+int store_client_count(struct store *s, int64_t *ret)
+{
+	sqlite3_stmt *st = s->st[ST_COUNT];
+	int r = 0;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	else
+		r = db_fail(s, "counting clients");
+	done(st);
+	return r;
+}
+
+int store_client_get(struct store *s, const char *id, json_t **ret)
+{
+	sqlite3_stmt *st = s->st[ST_GET];
+	json_t *o;
+	int rc, r = 0;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		o = row_to_json(st);
+		if (o == NULL)
+			r = -ENOMEM;
+		else
+			*ret = o;
+	} else if (rc == SQLITE_DONE) {
+		r = -ENOENT;
+	} else {
+		r = db_fail(s, "reading a client");
+	}
+	done(st);
+	return r;
+}
+
+int store_client_search(struct store *s, const char *query, int limit, json_t **ret_array)
+{
+	sqlite3_stmt *st = s->st[ST_SEARCH];
+	size_t qlen = strlen(query);
+	char *pat;
+	int n, r;
+
+	/* Escape LIKE's metacharacters so the query is matched as plain text. */
+	pat = malloc(qlen * 2 + 3);
+	if (pat == NULL)
+		return -ENOMEM;
+	n = 0;
+	pat[n++] = '%';
+	for (size_t i = 0; i < qlen; i++) {
+		if (query[i] == '%' || query[i] == '_' || query[i] == '\\')
+			pat[n++] = '\\';
+		pat[n++] = query[i];
+	}
+	pat[n++] = '%';
+	pat[n] = '\0';
+	sqlite3_bind_text(st, 1, pat, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, limit);
+	r = rows_to_array(s, st, limit, ret_array, &n);
+	done(st);
+	sodium_memzero(pat, qlen * 2 + 3);
+	free(pat);
+	return r;
+}
+
+int store_client_list(struct store *s, const char *after, int limit,
+		      json_t **ret_array, bool *ret_more)
+{
+	sqlite3_stmt *st = s->st[ST_LIST];
+	json_t *arr;
+	int n, r;
+
+	sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, limit + 1);
+	r = rows_to_array(s, st, limit, &arr, &n);
+	done(st);
+	if (r < 0)
+		return r;
+	*ret_array = arr;
+	*ret_more = n > limit;
+	return 0;
+}
+
+static void bind_input(sqlite3_stmt *st, const json_t *input)
+{
+	for (size_t i = 0; i < N_INPUT; i++) {
+		const json_t *v = json_object_get(input, input_fields[i]);
+
+		if (json_is_string(v))
+			sqlite3_bind_text(st, (int)i + 1, json_string_value(v), -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, (int)i + 1);
+	}
+}
+
+int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX_LEN + 1])
+{
+	sqlite3_stmt *st = s->st[ST_INSERT];
+	char id[ID_HEX_LEN + 1];
+	int rc, r = 0;
+
+	/*
+	 * 128 random bits make a collision practically impossible; the
+	 * primary key turns one into a failed insert rather than an overwrite,
+	 * and one retry covers it.
+	 */
+	for (int attempt = 0; attempt < 2; attempt++) {
+		id_generate(id);
+		bind_input(st, input);
+		sqlite3_bind_text(st, 10, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 11, now_usec());
+		rc = sqlite3_step(st);
+		done(st);
+		if (rc == SQLITE_DONE) {
+			memcpy(ret_id, id, sizeof(id));
+			return 0;
+		}
+		if (sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_PRIMARYKEY)
+			break;
+	}
+	r = db_fail(s, "inserting a client");
+	return r;
+}
+
+int store_client_update(struct store *s, const char *id, const json_t *changes,
+			int64_t version, int64_t *ret_version)
+{
+	sqlite3_stmt *st = s->st[ST_UPDATE], *vst = s->st[ST_VERSION];
+	int64_t cur = 0;
+	int rc, changed, r = 0;
+
+	if (sqlite3_step(s->st[ST_BEGIN]) != SQLITE_DONE) {
+		done(s->st[ST_BEGIN]);
+		return db_fail(s, "begin");
+	}
+	done(s->st[ST_BEGIN]);
+
+	bind_input(st, changes);
+	sqlite3_bind_text(st, 10, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, now_usec());
+	sqlite3_bind_int64(st, 12, version);
+	rc = sqlite3_step(st);
+	changed = sqlite3_changes(s->db);
+	done(st);
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s, "updating a client");
+		goto out;
+	}
+	/* Whether it changed or not, read the version now in force. */
+	sqlite3_bind_text(vst, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(vst);
+	if (rc == SQLITE_ROW)
+		cur = sqlite3_column_int64(vst, 0);
+	done(vst);
+	if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(s, "reading a version");
+	else if (changed == 0)
+		r = -ESTALE;
+out:
+	if (r == 0) {
+		rc = sqlite3_step(s->st[ST_COMMIT]);
+		done(s->st[ST_COMMIT]);
+		if (rc != SQLITE_DONE)
+			r = db_fail(s, "commit");
+	}
+	if (r < 0) {
+		sqlite3_step(s->st[ST_ROLLBACK]);
+		done(s->st[ST_ROLLBACK]);
+	}
+	if (r == 0 || r == -ESTALE)
+		*ret_version = cur;
+	return r;
+}
+
+int store_client_delete(struct store *s, const char *id)
+{
+	sqlite3_stmt *st = s->st[ST_DELETE];
+	int rc;
+
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "deleting a client");
+	return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}

@@ -1,0 +1,52 @@
+/*
+ * util.h: small helpers shared by the daemon's modules: time, ids, strict
+ * number parsing, and file checks used before trusting a path.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Length of a client id in hex digits (128 bits). */
+#define ID_HEX_LEN 32
+
+/* Microseconds since the Unix epoch, UTC. */
+int64_t now_usec(void);
+
+/* Format usec as RFC 3339 UTC ("2026-11-26T02:47:01Z") into buf (>= 21 bytes). */
+void format_rfc3339(int64_t usec, char *buf, size_t size);
+
+/* Write a new random id (ID_HEX_LEN hex digits and a NUL) into buf. */
+void id_generate(char buf[ID_HEX_LEN + 1]);
+
+/* True if s is exactly ID_HEX_LEN lower-case hex digits. */
+bool id_valid(const char *s);
+
+/*
+ * Parse a whole decimal string into [min, max]. Returns 0 or -EINVAL /
+ * -ERANGE; *ret untouched on failure.
+ */
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/*
+ * Check that path is a directory owned by uid (or by root) and not writable
+ * by group or others. Returns 0 or a negative errno; on failure a sentence
+ * explaining why is logged.
+ */
+int check_private_dir(const char *path, uid_t uid);
+
+/*
+ * Read a secret from an open fd (at most max bytes, one trailing newline
+ * removed) into sodium_malloc'ed memory. Returns 0 and *ret (caller frees
+ * with sodium_free) or a negative errno.
+ */
+int read_secret_fd(int fd, size_t max, char **ret);
+
+/*
+ * Write data to path atomically: a temporary file in the same directory with
+ * the given mode, fsync, rename, fsync of the directory. Returns 0 or a
+ * negative errno.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
