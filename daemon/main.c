@@ -28,6 +28,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "lib/roster.h"
 #include "daemon/conf.h"
 #include "daemon/keys.h"
 #include "daemon/log.h"
@@ -36,7 +37,8 @@
 #include "daemon/server.h"
 #include "daemon/util.h"
 
-#define DEFAULT_SOCKET RUNSTATEDIR "/roster/roster.sock"
+/* The same default as rosterctl and libroster use. */
+#define DEFAULT_SOCKET ROSTER_DEFAULT_SOCKET
 
 static void usage(FILE *f)
 {

@@ -1,0 +1,118 @@
+/*
+ * ctl.h: what rosterctl's files share. Each ctl/cmd-<group>.c exports one
+ * table of struct ctl_cmd (as tmux's cmd-*.c export a cmd_entry);
+ * rosterctl.c parses the global options and dispatches; util.c holds the
+ * printing, connection and passphrase helpers.
+ *
+ * Commands reach the daemon only through libroster, never print a
+ * passphrase, and print text that came from the daemon only through
+ * ctl_put_safe() (or as JSON), so a stored value cannot drive the terminal.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "lib/roster.h"
+
+/* Exit statuses: part of the command-line contract. */
+enum ctl_exit {
+	CTL_EXIT_OK = 0,        /* done */
+	CTL_EXIT_FAIL = 1,      /* refused or failed; the reason was printed */
+	CTL_EXIT_USAGE = 2,     /* bad command line; the usage line was printed */
+};
+
+/* Helpers return 0 or one of these, having already printed the reason. */
+#define CTL_E_FAIL  (-1)
+#define CTL_E_USAGE (-2)
+
+/* The longest passphrase accepted, in bytes (the daemon's limit too). */
+#define CTL_PASSPHRASE_MAX 1024
+
+struct ctl_cmd;
+
+struct ctl_ctx {
+	const char *socket;             /* socket path, already resolved */
+	int json;                       /* --json: print one JSON document */
+	struct roster *r;               /* opened by ctl_connect(), freed by main */
+	const struct ctl_cmd *cmd;      /* the running command, for its usage line */
+};
+
+struct ctl_cmd {
+	const char *group;      /* "client", or NULL for a top-level command */
+	const char *name;
+	const char *usage;      /* what follows "rosterctl [GROUP] NAME" */
+	/*
+	 * argv[0] is the full command name ("rosterctl client add") and
+	 * getopt is reset, so exec parses its own options from argv[1].
+	 * Returns an enum ctl_exit.
+	 */
+	int (*exec)(struct ctl_ctx *ctx, int argc, char **argv);
+};
+
+/* Command tables, each ended by an entry whose name is NULL. */
+extern const struct ctl_cmd ctl_registry_cmds[];
+extern const struct ctl_cmd ctl_client_cmds[];
+
+/* "rosterctl: ..." and a newline on stderr. */
+void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print prefix, then cmd's name and usage ("client get ID"), then a newline, to f. */
+void ctl_print_usage(FILE *f, const char *prefix, const struct ctl_cmd *cmd);
+/* Print the running command's usage line to stderr; returns CTL_EXIT_USAGE. */
+int ctl_usage(const struct ctl_ctx *ctx);
+/* Print the running command's usage line to stdout (for --help); returns CTL_EXIT_OK. */
+int ctl_help(const struct ctl_ctx *ctx);
+/* Map a helper's 0 / CTL_E_FAIL / CTL_E_USAGE to an exit status, printing usage for the last. */
+int ctl_exit_for(const struct ctl_ctx *ctx, int r);
+
+/*
+ * Parse the command line of a command that takes no options but --help and
+ * exactly n operands, left at argv[optind]. Returns -1 when the command
+ * should go on, else the exit status it should return.
+ */
+int ctl_operands(struct ctl_ctx *ctx, int argc, char **argv, int n);
+
+/* Connect ctx->r to ctx->socket unless already connected. Returns 0 or CTL_E_FAIL. */
+int ctl_connect(struct ctl_ctx *ctx);
+/* Print the last libroster failure on ctx->r as "rosterctl: NAME: sentence"; returns CTL_EXIT_FAIL. */
+int ctl_fail(const struct ctl_ctx *ctx);
+/* Print the last libroster failure on r after a prefix such as "FILE:LINE: ". */
+void ctl_print_error(FILE *f, const struct roster *r);
+
+/*
+ * Write s with control characters escaped (\n, \t, \r, \xNN, \u0080-\u009f)
+ * so that it stays on one line and cannot send terminal escapes. Returns
+ * the number of character cells written (one per code point: wide
+ * characters are not measured).
+ */
+size_t ctl_put_safe(FILE *f, const char *s);
+/* Write a JSON value for a person: strings escaped as above, integers in decimal, else compact JSON. */
+void ctl_put_value(FILE *f, const json_t *v);
+/* Print "key: value" for each key of keys (NULL-ended) present in obj. */
+void ctl_print_fields(const json_t *obj, const char *const keys[]);
+/* Print j to stdout as JSON indented by 2, then a newline. */
+void ctl_print_json(const json_t *j);
+/*
+ * Print an aligned table to stdout: a header row, then nrows rows of ncols
+ * cells (row-major, borrowed). Columns are separated by two spaces.
+ */
+int ctl_print_table(size_t ncols, const char *const headers[], const char *const cells[],
+		    size_t nrows);
+
+/* Parse s as a decimal integer in [min, max] for option opt. Returns 0 or CTL_E_USAGE. */
+int ctl_parse_int(const char *opt, const char *s, long long min, long long max,
+		  long long *ret);
+
+/*
+ * Get a passphrase: from file when not NULL (which must not be accessible
+ * to group or others; one trailing newline is dropped), else by prompting on
+ * /dev/tty without echo, twice when confirm is set. On success *ret_pass is
+ * a malloc'ed NUL-terminated passphrase of *ret_len bytes, released with
+ * ctl_passphrase_free(). Returns 0, CTL_E_FAIL, or CTL_E_USAGE when there is
+ * no terminal to prompt on.
+ */
+int ctl_passphrase_get(const char *file, int confirm, char **ret_pass, size_t *ret_len);
+/* Wipe and free a passphrase from ctl_passphrase_get(); NULL is a no-op. */
+void ctl_passphrase_free(char *pass);

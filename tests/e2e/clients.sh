@@ -1,0 +1,161 @@
+#!/bin/sh
+# The Clients interface through rosterctl: create, get, search, list,
+# update with versions, delete, import, validation errors with the
+# parameter's name, --json output, and persistence across a restart.
+. "$ROSTER_SRCDIR/tests/e2e/lib.sh"
+
+init_registry
+
+# --- create and get ---------------------------------------------------------
+expect_exit 0 "client add" ctl client add --name "Bundespolizei Test" --kind police --country DE \
+	--contact-name "Erika Muster" --contact-email "erika@bpol.example" \
+	--contact-phone "+49 30 1234567" --tier gold --notes "line one"
+A=$(cat "$T/out")
+check "client add prints a 32-hex-digit id" sh -c "printf '%s' '$A' | grep -Eqx '[0-9a-f]{32}'"
+B=$(ctl client add --name "Banco Ejemplo" --kind bank --country ES)
+C=$(ctl client add --name "Ministère Exemple" --kind government --country FR)
+expect_eq "$(printf '%s\n%s\n%s\n' "$A" "$B" "$C" | sort -u | wc -l)" 3 "ids are distinct"
+
+expect_exit 0 "client get" ctl client get "$A"
+expect_in "$T/out" "Bundespolizei Test" "get shows the name"
+expect_in "$T/out" "erika@bpol.example" "get shows the contact e-mail"
+expect_in "$T/out" "+49 30 1234567" "get shows the phone"
+expect_in "$T/out" "active" "the status defaults to active"
+expect_exit 0 "client get --json" ctl --json client get "$A"
+check "get --json has every field set and version 1" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))["client"]
+assert c["id"] == sys.argv[2] and c["kind"] == "police" and c["country"] == "DE", c
+assert c["tier"] == "gold" and c["notes"] == "line one" and c["version"] == 1, c
+assert c["created_at"].endswith("Z") and c["updated_at"] == c["created_at"], c' "$T/out" "$A"
+expect_exit 0 "a name in another script round-trips" ctl --json client get "$C"
+expect_in "$T/out" "Ministère Exemple" "... unchanged (UTF-8)"
+
+# --- validation: a precise parameter name, nothing stored ----------------------
+bad() {  # bad PARAMETER DESCRIPTION ARGS...
+	p=$1; d=$2; shift 2
+	expect_exit 1 "$d is refused" ctl client add "$@"
+	expect_in "$T/err" "$p" "... naming $p"
+}
+bad client.kind "an unknown kind" --name X --kind spy
+bad client.country "a lower-case country" --name X --kind bank --country de
+bad client.country "an unassigned country code" --name X --kind bank --country XX
+bad client.contact_email "an e-mail without a domain" --name X --kind bank --contact-email bob@
+bad client.contact_phone "a phone with letters" --name X --kind bank --contact-phone 555-CALL-NOW
+bad client.status "an unknown status" --name X --kind bank --status deleted
+bad client.name "an empty name" --name "" --kind bank
+bad client.name "a name with a control character" --name "$(printf 'A\033[2JB')" --kind bank
+bad client.name "a 201-character name" --name "$(printf '%0201d' 0)" --kind bank
+bad client.notes "notes over 4000 characters" --name X --kind bank --notes "$(printf '%04001d' 0)"
+expect_exit 0 "count after the refusals" ctl --json status
+check "no refused client was stored" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["clients"] == 3' "$T/out"
+out=$(vl io.roster.Clients.Create '{"client":{"name":"X","kind":"bank","ssn":"123"}}')
+case $out in *'"client.ssn"'*) ok "an unknown field is refused by name" ;;
+	*) not_ok "an unknown field is refused by name: $out" ;; esac
+
+# --- search -------------------------------------------------------------------
+expect_exit 0 "client search (case-insensitive substring)" ctl client search bundespol
+expect_in "$T/out" "$A" "search finds the client"
+expect_not_in "$T/out" "$B" "search does not return others"
+expect_exit 0 "client search with a LIKE wildcard" ctl --json client search "%"
+check "'%' is matched literally, not as a wildcard" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["clients"] == []' "$T/out"
+expect_exit 1 "an empty search query is refused" ctl client search ""
+out=$(vl io.roster.Clients.Search '{"query":"a","limit":0}')
+case $out in *'"parameter": "limit"'*) ok "a search limit of 0 is refused, naming limit" ;;
+	*) not_ok "a search limit of 0 is refused, naming limit: $out" ;; esac
+expect_exit 2 "rosterctl refuses --limit 0 as a usage error" ctl client search a --limit 0
+
+# --- list and paging --------------------------------------------------------------
+i=0
+while [ $i -lt 12 ]; do ctl client add --name "Paging Client $i" --kind other > /dev/null; i=$((i + 1)); done
+ctl --json client list --limit 5 > "$T/p1"
+N1=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["next"])' "$T/p1")
+ctl --json client list --limit 5 --after "$N1" > "$T/p2"
+N2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["next"])' "$T/p2")
+ctl --json client list --limit 5 --after "$N2" > "$T/p3"
+check "three pages of 5 hold all 15 clients once, in id order, the last without next" python3 -c '
+import json, sys
+pages = [json.load(open(p)) for p in sys.argv[1:]]
+ids = [c["id"] for p in pages for c in p["clients"]]
+assert len(ids) == 15 and len(set(ids)) == 15 and ids == sorted(ids), ids
+assert "next" not in pages[2], pages[2]' "$T/p1" "$T/p2" "$T/p3"
+expect_exit 0 "client list (table)" ctl client list
+expect_in "$T/out" "Banco Ejemplo" "the table shows names"
+expect_exit 1 "list --after a malformed id is refused" ctl client list --after nonsense
+
+# --- update with versions ----------------------------------------------------------
+expect_exit 0 "client update --version 1" ctl client update "$A" --tier platinum --version 1
+expect_eq "$(cat "$T/out")" 2 "update prints the new version"
+expect_exit 1 "update with a stale version fails" ctl client update "$A" --tier silver --version 1
+expect_in "$T/err" "io.roster.Conflict" "... with io.roster.Conflict"
+ctl --json client get "$A" > "$T/g"
+check "the stale update changed nothing" python3 -c '
+import json, sys; c = json.load(open(sys.argv[1]))["client"]
+assert c["tier"] == "platinum" and c["version"] == 2, c' "$T/g"
+expect_exit 0 "update without --version uses the current one" ctl client update "$A" --notes ""
+ctl --json client get "$A" > "$T/g"
+check "an empty string clears an optional field" python3 -c '
+import json, sys; c = json.load(open(sys.argv[1]))["client"]
+assert "notes" not in c and c["version"] == 3, c' "$T/g"
+expect_exit 1 "update with an invalid e-mail fails" ctl client update "$A" --contact-email "no at sign"
+expect_in "$T/err" "changes.contact_email" "... naming changes.contact_email"
+expect_exit 1 "update of an unknown id fails" ctl client update 0123456789abcdef0123456789abcdef --tier x --version 1
+expect_in "$T/err" "io.roster.NotFound" "... with io.roster.NotFound"
+
+# --- delete ---------------------------------------------------------------------------
+expect_exit 0 "client rm" ctl client rm "$B"
+expect_exit 1 "a deleted client is gone" ctl client get "$B"
+expect_in "$T/err" "io.roster.NotFound" "... io.roster.NotFound"
+expect_exit 1 "deleting it again fails" ctl client rm "$B"
+
+# --- import -------------------------------------------------------------------------
+cat > "$T/good.jsonl" <<'J'
+{"name": "Import One", "kind": "bank", "country": "NL"}
+
+{"name": "Import Two", "kind": "financial", "contact_email": "two@import.example"}
+{"name": "Import Three", "kind": "enterprise", "notes": "multi\nline"}
+J
+expect_exit 0 "client import of a good file" ctl client import "$T/good.jsonl"
+expect_in "$T/out" "imported 3" "import reports 3 imported"
+expect_exit 0 "imported clients are searchable" ctl --json client search "Import"
+check "... all three" python3 -c '
+import json, sys; assert len(json.load(open(sys.argv[1]))["clients"]) == 3' "$T/out"
+cat > "$T/bad.jsonl" <<'J'
+{"name": "Bad Import A", "kind": "bank"}
+{"name": "Bad Import B", "kind": "bank"
+["not", "an", "object"]
+{"name": "Bad Import D", "kind": "bank", "colour": "red"}
+{"name": "Bad Import E", "kind": "bank"}
+J
+expect_exit 1 "client import with bad lines fails" ctl client import "$T/bad.jsonl"
+expect_in "$T/err" "bad.jsonl:2" "the error names line 2"
+expect_in "$T/err" "bad.jsonl:3" "the error names line 3"
+expect_in "$T/err" "bad.jsonl:4" "the error names line 4"
+expect_exit 0 "search after the failed import" ctl --json client search "Bad Import"
+check "a failed import imports nothing" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["clients"] == []' "$T/out"
+printf '{"name": "Server Side A", "kind": "bank"}\n{"name": "Server Side B", "kind": "bank", "country": "QQ"}\n' > "$T/bad2.jsonl"
+expect_exit 1 "an import the daemon refuses half-way fails" ctl client import "$T/bad2.jsonl"
+expect_in "$T/err" "bad2.jsonl:2" "... naming line 2"
+ctl --json client search "Server Side" > "$T/out"
+check "... and leaves nothing imported" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["clients"] == []' "$T/out"
+
+# --- usage errors ------------------------------------------------------------------------
+expect_exit 2 "an unknown command is a usage error (2)" ctl frobnicate
+expect_exit 2 "client add without --kind is a usage error (2)" ctl client add --name X
+expect_exit 2 "client get without an id is a usage error (2)" ctl client get
+expect_exit 1 "no daemon at the socket is a failure (1)" "$ROSTERCTL" --socket "$T/none.sock" status
+ROSTER_SOCKET="$SOCK" expect_exit 0 "\$ROSTER_SOCKET names the socket" "$ROSTERCTL" status
+
+# --- persistence -----------------------------------------------------------------
+check "SIGTERM exits 0" stop_rosterd
+start_rosterd --passphrase-file "$PASSFILE"
+ctl --json client get "$A" > "$T/g"
+check "after a restart the updated client is intact" python3 -c '
+import json, sys; c = json.load(open(sys.argv[1]))["client"]
+assert c["tier"] == "platinum" and c["version"] == 3 and c["name"] == "Bundespolizei Test", c' "$T/g"
+expect_exit 1 "after a restart the deleted client is still gone" ctl client get "$B"
+finish
