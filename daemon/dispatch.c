@@ -28,6 +28,22 @@ const struct method method_table[] = {
 	{ "io.roster.Admin.Unseal", CAP_ADMIN_SEAL, M_SEALED | M_SENSITIVE, method_admin_unseal },
 	/* Sealing a sealed registry succeeds: the emergency brake never refuses. */
 	{ "io.roster.Admin.Seal", CAP_ADMIN_SEAL, M_UNSEALED | M_SEALED, method_admin_seal },
+	/* Anyone may prove a token or ask who they are; that grants nothing by itself. */
+	{ "io.roster.Admin.Authenticate", CAP_NONE, M_PUBLIC | M_UNSEALED | M_SENSITIVE,
+	  method_admin_authenticate },
+	{ "io.roster.Admin.WhoAmI", CAP_NONE, M_PUBLIC | M_ANYSTATE, method_admin_whoami },
+	{ "io.roster.Admin.PrincipalAdd", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_principal_add },
+	{ "io.roster.Admin.PrincipalList", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_principal_list },
+	{ "io.roster.Admin.PrincipalRemove", CAP_ADMIN_PRINCIPALS, M_UNSEALED,
+	  method_admin_principal_remove },
+	{ "io.roster.Admin.PrincipalLock", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_principal_lock },
+	{ "io.roster.Admin.PrincipalUnlock", CAP_ADMIN_PRINCIPALS, M_UNSEALED,
+	  method_admin_principal_unlock },
+	{ "io.roster.Admin.TokenRotate", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_token_rotate },
+	{ "io.roster.Admin.RoleList", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_list },
+	{ "io.roster.Admin.RoleShow", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_show },
+	{ "io.roster.Admin.RoleAdd", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_add },
+	{ "io.roster.Admin.RoleRemove", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_remove },
 
 	{ "io.roster.Clients.Get", CAP_CLIENTS_GET, M_UNSEALED, method_clients_get },
 	{ "io.roster.Clients.Search", CAP_CLIENTS_SEARCH, M_UNSEALED, method_clients_search },
@@ -76,16 +92,63 @@ static bool interface_known(const char *method, size_t iflen)
 	return false;
 }
 
-/*
- * Until principals and roles exist, the registry has exactly two kinds of
- * caller: the superuser and the daemon's own uid are administrators with
- * every capability; everybody else may call only the public methods.
- */
-static bool allowed(const struct call *c, const struct method *m)
+static void deny(struct call *c, const char *error, const char *why)
 {
+	log_info("uid %u pid %ld: %s refused: %s", (unsigned)c->uid, (long)c->pid,
+		 c->method->name, why);
+	if (strcmp(error, "io.roster.PermissionDenied") == 0)
+		call_error(c, error, json_pack("{s:s, s:s}", "method", c->method->name, "message", why));
+	else
+		call_error_message(c, error, why);
+}
+
+/*
+ * Decide whether this caller may make this call, and record who it is on
+ * the call. Returns true to go on; false once the call has been answered.
+ * While the registry is not unsealed the principals are out of reach (they
+ * live in the encrypted database), so only uid 0 and the daemon's own uid
+ * may do anything there beyond the public methods.
+ */
+static bool authorize(struct call *c)
+{
+	const struct method *m = c->method;
+	struct registry *reg = c->srv->reg;
+	enum auth_status st;
+
 	if (m->flags & M_PUBLIC)
 		return true;
-	return c->uid == 0 || c->uid == c->srv->own_uid;
+	if (reg->state != REG_UNSEALED) {
+		if (c->uid == 0 || c->uid == c->srv->own_uid)
+			return true;
+		deny(c, "io.roster.PermissionDenied", "only uid 0 or the daemon's uid may do this while "
+		     "the registry is not unsealed");
+		return false;
+	}
+	st = auth_identify(&reg->auth, c->uid, c->conn ? &c->conn->auth : NULL, &c->ident);
+	switch (st) {
+	case AUTH_UNKNOWN:
+		deny(c, "io.roster.PermissionDenied", "this uid is not a principal");
+		return false;
+	case AUTH_NEED_TOKEN:
+		deny(c, "io.roster.AuthenticationRequired",
+		     "this uid's principals need a token: call Authenticate first (a token that was "
+		     "rotated, revoked or has expired no longer works)");
+		return false;
+	case AUTH_LOCKED:
+		auth_touch(&reg->auth, c->ident.principal->name);
+		deny(c, "io.roster.Locked", "this principal is locked; an admin can unlock it");
+		return false;
+	case AUTH_OK:
+		break;
+	}
+	if (c->ident.principal != NULL)
+		auth_touch(&reg->auth, c->ident.principal->name);
+	if (m->cap == CAP_NONE || !(c->ident.caps & (1u << m->cap))) {
+		/* No non-public method may run without a capability: deny by default. */
+		deny(c, "io.roster.PermissionDenied", "the caller's role lacks the capability");
+		return false;
+	}
+	return true;
 }
 
 void dispatch(struct call *c)
@@ -107,13 +170,8 @@ void dispatch(struct call *c)
 		return;
 	}
 	c->method = m;
-	if (!allowed(c, m)) {
-		log_info("uid %u pid %ld: %s denied", (unsigned)c->uid, (long)c->pid, m->name);
-		call_error(c, "io.roster.PermissionDenied",
-			   json_pack("{s:s, s:s}", "method", m->name, "message",
-				     "this uid may not call this method"));
+	if (!authorize(c))
 		return;
-	}
 	switch (reg->state) {
 	case REG_UNINITIALIZED:
 		need = M_UNINIT;

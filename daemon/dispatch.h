@@ -69,6 +69,18 @@ void method_admin_status(struct call *c);
 void method_admin_init(struct call *c);
 void method_admin_unseal(struct call *c);
 void method_admin_seal(struct call *c);
+void method_admin_authenticate(struct call *c);
+void method_admin_whoami(struct call *c);
+void method_admin_principal_add(struct call *c);
+void method_admin_principal_list(struct call *c);
+void method_admin_principal_remove(struct call *c);
+void method_admin_principal_lock(struct call *c);
+void method_admin_principal_unlock(struct call *c);
+void method_admin_token_rotate(struct call *c);
+void method_admin_role_list(struct call *c);
+void method_admin_role_show(struct call *c);
+void method_admin_role_add(struct call *c);
+void method_admin_role_remove(struct call *c);
 
 void method_clients_get(struct call *c);
 void method_clients_search(struct call *c);

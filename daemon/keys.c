@@ -19,6 +19,12 @@
 #define CT_LEN 112
 #define PT_LEN (DEK_BYTES + 64)
 
+/* Fill in the keys derived from the DEK. */
+static void derive_subkeys(struct keys *k)
+{
+	crypto_kdf_derive_from_key(k->token_key, sizeof(k->token_key), 1, "rostertk", k->dek);
+}
+
 static void put_be32(unsigned char *p, uint32_t v)
 {
 	for (int i = 3; i >= 0; i--, v >>= 8)
@@ -99,6 +105,7 @@ int keyring_create(const char *path, const char *pass, size_t passlen,
 	}
 	randombytes_buf(k->dek, sizeof(k->dek));
 	crypto_sign_keypair(k->sign_pk, k->sign_sk);
+	derive_subkeys(k);
 
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, KEYRING_MAGIC, 8);
@@ -208,6 +215,7 @@ int keyring_unlock(const char *path, const char *pass, size_t passlen, struct ke
 	memcpy(k->dek, pt, DEK_BYTES);
 	memcpy(k->sign_sk, pt + DEK_BYTES, 64);
 	memcpy(k->sign_pk, h.sign_pk, 32);
+	derive_subkeys(k);
 	/* The public key in the header must belong to the secret key inside. */
 	{
 		unsigned char pk[32];

@@ -43,6 +43,11 @@ struct keys {
 	unsigned char dek[DEK_BYTES];
 	unsigned char sign_sk[64];
 	unsigned char sign_pk[32];
+	/*
+	 * Key for hashing principals' tokens, derived from the DEK (never
+	 * stored), so a copy of the database alone cannot test guesses.
+	 */
+	unsigned char token_key[32];
 };
 
 /* The parsed, checksum-verified public part of a keyring file. */

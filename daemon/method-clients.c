@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "daemon/auth.h"
 #include "daemon/dispatch.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
@@ -27,7 +28,24 @@
  */
 static json_t *client_view(const struct call *c, json_t *rec)
 {
-	(void)c;        /* until roles exist, every permitted caller is an admin */
+	static const struct {
+		const char *key;
+		unsigned cls;
+	} fields[] = {
+		{ "name", FIELD_IDENTITY },     { "kind", FIELD_IDENTITY },
+		{ "country", FIELD_IDENTITY },  { "status", FIELD_IDENTITY },
+		{ "contact_name", FIELD_CONTACT }, { "contact_email", FIELD_CONTACT },
+		{ "contact_phone", FIELD_CONTACT }, { "tier", FIELD_COMMERCIAL },
+		{ "notes", FIELD_INTERNAL },
+	};
+	unsigned visible = c->ident.fields;
+
+	if (rec == NULL)
+		return NULL;
+	/* id, created_at, updated_at and version are always visible. */
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (!(visible & fields[i].cls))
+			json_object_del(rec, fields[i].key);
 	return rec;
 }
 

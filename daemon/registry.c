@@ -98,6 +98,7 @@ void registry_seal(struct registry *reg)
 {
 	if (reg->state != REG_UNSEALED)
 		return;
+	auth_unload(&reg->auth, reg->store);
 	store_close(reg->store);
 	reg->store = NULL;
 	keys_free(reg->keys);
@@ -138,6 +139,10 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 	if (r < 0)
 		return r;
 	r = open_with(reg, k, &s);
+	if (r == 0 && (r = auth_load(&reg->auth, s, geteuid())) < 0) {
+		log_err("cannot load principals and roles");
+		store_close(s);
+	}
 	if (r < 0) {
 		keys_free(k);
 		return r;
@@ -154,6 +159,7 @@ struct key_op {
 	uv_work_t work;
 	struct registry *reg;
 	bool init;
+	uid_t init_uid;
 	char *pass;                   /* sodium_malloc'ed copy */
 	size_t passlen;
 	struct keys *keys;
@@ -177,6 +183,16 @@ static void key_op_work(uv_work_t *w)
 	if (op->result < 0)
 		return;
 	op->result = open_with(reg, op->keys, &op->store);
+	if (op->result == 0 && op->init) {
+		char uid[16];
+
+		snprintf(uid, sizeof(uid), "%u", (unsigned)op->init_uid);
+		op->result = store_meta_set(op->store, "init_uid", uid);
+		if (op->result < 0) {
+			store_close(op->store);
+			op->store = NULL;
+		}
+	}
 	if (op->result < 0) {
 		keys_free(op->keys);
 		op->keys = NULL;
@@ -195,6 +211,11 @@ static void key_op_done(uv_work_t *w, int status)
 	int r = status < 0 ? -ECANCELED : op->result;
 
 	reg->key_op_busy = false;
+	if (r == 0 && (r = auth_load(&reg->auth, op->store, geteuid())) < 0) {
+		log_err("cannot load principals and roles");
+		store_close(op->store);
+		keys_free(op->keys);
+	}
 	if (r == 0) {
 		reg->keys = op->keys;
 		reg->store = op->store;
@@ -212,8 +233,8 @@ static void key_op_done(uv_work_t *w, int status)
 	free(op);
 }
 
-static void start_key_op(struct registry *reg, bool init, const char *pass, size_t passlen,
-			 registry_cb cb, void *data)
+static void start_key_op(struct registry *reg, bool init, uid_t init_uid, const char *pass,
+			 size_t passlen, registry_cb cb, void *data)
 {
 	struct key_op *op;
 	int r;
@@ -237,6 +258,7 @@ static void start_key_op(struct registry *reg, bool init, const char *pass, size
 	op->passlen = passlen;
 	op->reg = reg;
 	op->init = init;
+	op->init_uid = init_uid;
 	op->cb = cb;
 	op->data = data;
 	op->work.data = op;
@@ -251,13 +273,13 @@ static void start_key_op(struct registry *reg, bool init, const char *pass, size
 }
 
 void registry_init_async(struct registry *reg, const char *pass, size_t passlen,
-			 registry_cb cb, void *data)
+			 uid_t init_uid, registry_cb cb, void *data)
 {
-	start_key_op(reg, true, pass, passlen, cb, data);
+	start_key_op(reg, true, init_uid, pass, passlen, cb, data);
 }
 
 void registry_unseal_async(struct registry *reg, const char *pass, size_t passlen,
 			   registry_cb cb, void *data)
 {
-	start_key_op(reg, false, pass, passlen, cb, data);
+	start_key_op(reg, false, 0, pass, passlen, cb, data);
 }

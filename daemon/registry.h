@@ -19,8 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include <uv.h>
 
+#include "daemon/auth.h"
 #include "daemon/keys.h"
 #include "daemon/store.h"
 
@@ -38,6 +41,7 @@ struct registry {
 	enum reg_state state;
 	struct keys *keys;             /* non-NULL only while unsealed */
 	struct store *store;           /* non-NULL only while unsealed */
+	struct auth auth;              /* principals and roles, while unsealed */
 	bool key_op_busy;              /* an Init or Unseal is deriving a key */
 	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */
 	size_t kdf_memlimit;
@@ -72,7 +76,7 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen);
  */
 typedef void (*registry_cb)(int result, void *data);
 void registry_init_async(struct registry *reg, const char *pass, size_t passlen,
-			 registry_cb cb, void *data);
+			 uid_t init_uid, registry_cb cb, void *data);
 void registry_unseal_async(struct registry *reg, const char *pass, size_t passlen,
 			   registry_cb cb, void *data);
 

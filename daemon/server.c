@@ -366,6 +366,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	if (--c->handles_open > 0)
 		return;
 	frame_buf_free(&c->in);
+	sodium_memzero(&c->auth, sizeof(c->auth));
 	free(c);
 }
 

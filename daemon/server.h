@@ -27,6 +27,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "daemon/auth.h"
 #include "lib/frame.h"
 
 #define OUTPUT_SOFT_LIMIT (256u * 1024u)
@@ -68,6 +69,7 @@ struct conn {
 	gid_t gid;
 	pid_t pid;
 	struct frame_buf in;
+	struct conn_auth auth;          /* a token proved on this connection */
 	struct call *busy;              /* the call in progress, if any */
 	size_t out_pending;             /* reply bytes handed to libuv, not yet written */
 	int handles_open;
@@ -87,6 +89,7 @@ struct call {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	struct identity ident;          /* set by the dispatcher before the handler runs */
 	bool oneway;
 	bool more;
 	bool answered;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,4 +564,233 @@ int store_client_delete(struct store *s, const char *id)
 	if (rc != SQLITE_DONE)
 		return db_fail(s, "deleting a client");
 	return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+/* ---- principals, roles and settings ----------------------------------- */
+
+/*
+ * These run on administrative calls only, so each prepares its statement
+ * when called; the hot path (client reads) keeps its statements prepared.
+ */
+static int run(struct store *s, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc, ext, changes, ro, i = 1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	va_start(ap, fmt);
+	for (const char *f = fmt; *f; f++, i++) {
+		switch (*f) {
+		case 's': {
+			const char *v = va_arg(ap, const char *);
+
+			if (v)
+				sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(st, i);
+			break;
+		}
+		case 'i':
+			sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+			break;
+		case 'b': {
+			const unsigned char *v = va_arg(ap, const unsigned char *);
+
+			if (v)
+				sqlite3_bind_blob(st, i, v, 32, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(st, i);
+			break;
+		}
+		case 'n':
+			(void)va_arg(ap, int64_t);
+			sqlite3_bind_null(st, i);
+			break;
+		}
+	}
+	va_end(ap);
+	ro = sqlite3_stmt_readonly(st);
+	rc = sqlite3_step(st);
+	ext = sqlite3_extended_errcode(s->db);
+	changes = ro ? 0 : sqlite3_changes(s->db);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW && rc != SQLITE_CONSTRAINT)
+		(void)db_fail(s, "writing");
+	sqlite3_finalize(st);
+	/* A query answers "is there such a row"; a change "did it change a row". */
+	if (rc == SQLITE_CONSTRAINT)
+		return ext == SQLITE_CONSTRAINT_FOREIGNKEY ? -ENOENT : -EEXIST;
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	return changes > 0 ? 0 : -ENOENT;
+}
+
+int store_meta_get(struct store *s, const char *key, char *buf, size_t size)
+{
+	sqlite3_stmt *st;
+	int rc, r = -ENOENT;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+		r = 0;
+	} else if (rc != SQLITE_DONE) {
+		r = db_fail(s, "reading a setting");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_meta_set(struct store *s, const char *key, const char *value)
+{
+	return run(s, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", "ss", key, value);
+}
+
+/* Every row of a query as an object keyed by column name. */
+static int rows_as_objects(struct store *s, const char *sql, json_t **ret)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+	int rc;
+
+	if (arr == NULL)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		json_decref(arr);
+		return db_fail(s, "preparing");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = json_object();
+
+		for (int i = 0; o && i < sqlite3_column_count(st); i++) {
+			const char *name = sqlite3_column_name(st, i);
+			json_t *v = NULL;
+
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_INTEGER:
+				v = json_integer(sqlite3_column_int64(st, i));
+				break;
+			case SQLITE_TEXT:
+				v = json_string((const char *)sqlite3_column_text(st, i));
+				break;
+			case SQLITE_BLOB: {
+				char hex[65];
+				int n = sqlite3_column_bytes(st, i);
+
+				if (n == 32) {
+					sodium_bin2hex(hex, sizeof(hex), sqlite3_column_blob(st, i), 32);
+					v = json_string(hex);
+				}
+				break;
+			}
+			default:
+				break;
+			}
+			if (v != NULL)
+				json_object_set_new(o, name, v);
+		}
+		if (o == NULL || json_array_append_new(arr, o) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(arr);
+		return rc == SQLITE_NOMEM ? -ENOMEM : db_fail(s, "reading");
+	}
+	*ret = arr;
+	return 0;
+}
+
+int store_auth_load(struct store *s, json_t **ret_roles, json_t **ret_principals)
+{
+	json_t *roles, *princ;
+	int r;
+
+	r = rows_as_objects(s, "SELECT name, builtin, capabilities, fields, quota_n, quota_window, "
+			       "lock_on_quota, changed_at FROM roles ORDER BY name", &roles);
+	if (r < 0)
+		return r;
+	r = rows_as_objects(s, "SELECT name, uid, role, token_hash, token_expires, locked, "
+			       "locked_reason, last_seen, created_at FROM principals ORDER BY name",
+			    &princ);
+	if (r < 0) {
+		json_decref(roles);
+		return r;
+	}
+	*ret_roles = roles;
+	*ret_principals = princ;
+	return 0;
+}
+
+int store_role_put(struct store *s, const char *name, const char *caps, const char *fields,
+		   int64_t quota_n, int64_t quota_window, bool lock_on_quota, bool replace)
+{
+	int r;
+
+	r = run(s, "SELECT 1 FROM roles WHERE name = ?1 AND builtin = 1", "s", name);
+	if (r == 0)
+		return -EPERM;
+	if (replace)
+		r = run(s, "UPDATE roles SET capabilities = ?2, fields = ?3, quota_n = ?4, "
+			   "quota_window = ?5, lock_on_quota = ?6, changed_at = ?7 WHERE name = ?1",
+			quota_n < 0 ? "sssnnii" : "sssiiii", name, caps, fields, quota_n, quota_window,
+			(int64_t)lock_on_quota, now_usec());
+	else
+		r = run(s, "INSERT INTO roles (name, builtin, capabilities, fields, quota_n, "
+			   "quota_window, lock_on_quota, changed_at) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)",
+			quota_n < 0 ? "sssnnii" : "sssiiii", name, caps, fields, quota_n, quota_window,
+			(int64_t)lock_on_quota, now_usec());
+	return r;
+}
+
+int store_role_delete(struct store *s, const char *name)
+{
+	int r = run(s, "SELECT 1 FROM roles WHERE name = ?1 AND builtin = 1", "s", name);
+
+	if (r == 0)
+		return -EPERM;
+	if (run(s, "SELECT 1 FROM principals WHERE role = ?1", "s", name) == 0)
+		return -EBUSY;
+	return run(s, "DELETE FROM roles WHERE name = ?1", "s", name);
+}
+
+int store_principal_add(struct store *s, const char *name, int64_t uid, const char *role,
+			const unsigned char *token_hash, int64_t expires)
+{
+	if (run(s, "SELECT 1 FROM roles WHERE name = ?1", "s", role) != 0)
+		return -ENOENT;
+	return run(s, "INSERT INTO principals (name, uid, role, token_hash, token_expires, created_at) "
+		      "VALUES (?1, ?2, ?3, ?4, NULLIF(?5, 0), ?6)",
+		   "sisbii", name, uid, role, token_hash, expires, now_usec());
+}
+
+int store_principal_delete(struct store *s, const char *name)
+{
+	return run(s, "DELETE FROM principals WHERE name = ?1", "s", name);
+}
+
+int store_principal_set_lock(struct store *s, const char *name, bool locked, const char *reason)
+{
+	return run(s, "UPDATE principals SET locked = ?2, locked_reason = ?3 WHERE name = ?1",
+		   "sis", name, (int64_t)locked, locked ? reason : NULL);
+}
+
+int store_principal_set_token(struct store *s, const char *name,
+			      const unsigned char *token_hash, int64_t expires)
+{
+	return run(s, "UPDATE principals SET token_hash = ?2, token_expires = NULLIF(?3, 0) "
+		      "WHERE name = ?1", "sbi", name, token_hash, expires);
+}
+
+int store_principal_touch(struct store *s, const char *name, int64_t last_seen)
+{
+	return run(s, "UPDATE principals SET last_seen = ?2 WHERE name = ?1", "si", name, last_seen);
 }

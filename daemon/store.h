@@ -71,3 +71,37 @@ int store_client_update(struct store *s, const char *id, const json_t *changes,
 
 /* Returns 0, -ENOENT or -EIO. */
 int store_client_delete(struct store *s, const char *id);
+
+/* ---- principals, roles and settings (auth.c is the only caller) ---------- */
+
+/* A setting from the meta table into buf. Returns 0, -ENOENT or -EIO. */
+int store_meta_get(struct store *s, const char *key, char *buf, size_t size);
+int store_meta_set(struct store *s, const char *key, const char *value);
+
+/*
+ * Every role and every principal, as arrays of objects whose members are
+ * the table's columns (token_hash as hex; NULL columns left out).
+ */
+int store_auth_load(struct store *s, json_t **ret_roles, json_t **ret_principals);
+
+/*
+ * Define a role. quota_n < 0 means no quota. Returns 0, -EEXIST (exists and
+ * replace is false), -EPERM (a built-in role cannot be replaced), -EIO.
+ */
+int store_role_put(struct store *s, const char *name, const char *caps, const char *fields,
+		   int64_t quota_n, int64_t quota_window, bool lock_on_quota, bool replace);
+
+/* Returns 0, -ENOENT, -EPERM (built-in), -EBUSY (held by principals), -EIO. */
+int store_role_delete(struct store *s, const char *name);
+
+/*
+ * Add a principal; token_hash (32 bytes) may be NULL; expires 0 means never.
+ * Returns 0, -EEXIST (name taken), -ENOENT (no such role), -EIO.
+ */
+int store_principal_add(struct store *s, const char *name, int64_t uid, const char *role,
+			const unsigned char *token_hash, int64_t expires);
+int store_principal_delete(struct store *s, const char *name);
+int store_principal_set_lock(struct store *s, const char *name, bool locked, const char *reason);
+int store_principal_set_token(struct store *s, const char *name,
+			      const unsigned char *token_hash, int64_t expires);
+int store_principal_touch(struct store *s, const char *name, int64_t last_seen);

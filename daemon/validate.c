@@ -326,6 +326,9 @@ bool validate_params(const json_t *params, const char *const *spec, size_t nspec
 		case 'b':
 			ok = json_is_boolean(v);
 			break;
+		case 'a':
+			ok = json_is_array(v);
+			break;
 		default:
 			ok = false;
 			break;

@@ -48,7 +48,7 @@ bool validate_text(const char *s, size_t max, bool multiline);
 /*
  * Check a method's parameters against a list of allowed members. Each spec
  * is "name:type" where type is s (string), i (integer), o (object), b
- * (boolean); a leading '?' marks it optional: "?limit:i". Unknown members,
+ * (boolean), a (array); a leading '?' marks it optional: "?limit:i". Unknown members,
  * missing required members and wrong types are refused, and the offending
  * name is written to bad. params may be NULL (no parameters given).
  */
