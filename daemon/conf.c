@@ -31,6 +31,7 @@ void config_free(struct rosterd_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->socket_path);
 	free(cfg->passphrase_file);
+	free(cfg->socket_group);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -71,6 +72,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		r = set_string(&cfg->state_dir, value);
 	} else if (strcmp(name, "socket") == 0) {
 		r = set_string(&cfg->socket_path, value);
+	} else if (strcmp(name, "socket_group") == 0) {
+		r = set_string(&cfg->socket_group, value);
 	} else if (strcmp(name, "passphrase_file") == 0) {
 		r = set_string(&cfg->passphrase_file, value);
 	} else if (strcmp(name, "max_connections") == 0) {

@@ -13,6 +13,7 @@ struct rosterd_config {
 	char *passphrase_file;
 	int passphrase_fd;               /* -1: none */
 	unsigned socket_mode;
+	char *socket_group;              /* NULL: the daemon's own group */
 	unsigned max_connections;
 	uint64_t idle_timeout_ms;
 	int verbose;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -285,6 +286,19 @@ int main(int argc, char **argv)
 	memset(&scfg, 0, sizeof(scfg));
 	scfg.socket_path = cfg.socket_path;
 	scfg.socket_mode = cfg.socket_mode;
+	scfg.socket_gid = (gid_t)-1;
+	if (cfg.socket_group != NULL) {
+		struct group *gr = getgrnam(cfg.socket_group);
+
+		if (gr != NULL)
+			scfg.socket_gid = gr->gr_gid;
+		else if (parse_uint(cfg.socket_group, 0, UINT32_MAX - 1, &n) == 0)
+			scfg.socket_gid = (gid_t)n;
+		else {
+			log_err("socket_group: no group named \"%s\"", cfg.socket_group);
+			goto out;
+		}
+	}
 	scfg.max_connections = cfg.max_connections;
 	scfg.idle_timeout_ms = cfg.idle_timeout_ms;
 	scfg.listen_fd = -1;

@@ -539,6 +539,13 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct server_config
 			log_err("%s: bind: %s", cfg->socket_path, uv_strerror(r));
 			return r;
 		}
+		/* Services reach the socket through its group (socket_group). */
+		if (cfg->socket_gid != (gid_t)-1 && chown(cfg->socket_path, (uid_t)-1, cfg->socket_gid) < 0) {
+			r = -errno;
+			log_err("%s: cannot give the socket to group %u: %s", cfg->socket_path,
+				(unsigned)cfg->socket_gid, strerror(errno));
+			return r;
+		}
 	}
 	r = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
 	if (r < 0) {

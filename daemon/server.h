@@ -41,6 +41,7 @@ struct method;
 struct server_config {
 	const char *socket_path;
 	unsigned socket_mode;           /* e.g. 0660 */
+	gid_t socket_gid;               /* (gid_t)-1: leave the daemon's group */
 	unsigned max_connections;
 	uint64_t idle_timeout_ms;
 	int listen_fd;                  /* >= 0: an inherited listening socket */

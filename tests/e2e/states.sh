@@ -135,6 +135,13 @@ expect_in "$T/err" "idle_timeout" "... naming the key"
 printf '[rosterd]\nsocket = /%0250d\n' 0 > "$T/long.conf"
 expect_exit 1 "a config line longer than inih reads is refused, not truncated" \
 	"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/long.conf"
+printf '[rosterd]\nsocket_group = nosuchgroup-roster\n' > "$T/grp.conf"
+expect_exit 1 "an unknown socket_group is refused" \
+	"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/grp.conf"
+printf '[rosterd]\nsocket_group = 4321\nsocket_mode = 0660\n' > "$T/grp.conf"
+start_rosterd --config "$T/grp.conf"
+expect_eq "$(stat -c '%a %g' "$SOCK")" "660 4321" "socket_group and socket_mode set the socket's group and mode"
+stop_rosterd
 printf '[rosterd]\nidle_timeout = 1\n' > "$T/idle.conf"
 start_rosterd --config "$T/idle.conf"
 python3 -c '
