@@ -96,6 +96,10 @@ int keyring_create(const char *path, const char *pass, size_t passlen,
 
 	if (passlen < PASSPHRASE_MIN || passlen > PASSPHRASE_MAX)
 		return -EINVAL;
+	/* Never write a keyring that keyring_parse() would refuse to read. */
+	if (opslimit < crypto_pwhash_OPSLIMIT_MIN || opslimit > 64 ||
+	    memlimit < crypto_pwhash_MEMLIMIT_MIN || (uint64_t)memlimit > (UINT64_C(4) << 30))
+		return -EINVAL;
 	k = sodium_malloc(sizeof(*k));
 	kek = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 	pt = sodium_malloc(PT_LEN);
@@ -144,7 +148,8 @@ static int read_keyring(const char *path, unsigned char *buf, size_t *ret_len)
 	ssize_t n;
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us before the type check. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ELOOP ? -EPERM : -errno;
 	if (fstat(fd, &st) < 0) {

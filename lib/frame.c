@@ -25,40 +25,30 @@ void frame_buf_free(struct frame_buf *fb)
 		free(fb->data);
 	}
 	fb->data = NULL;
-	fb->len = fb->cap = 0;
+	fb->len = fb->cap = fb->tail = 0;
 }
 
 int frame_buf_append(struct frame_buf *fb, const void *data, size_t n)
 {
-	size_t need, ncap;
+	const char *last_nul;
+	size_t need, ncap, tail;
 	char *nd;
 
 	if (n == 0)
 		return 0;
 	/*
-	 * Bytes after the last NUL belong to an unfinished frame. Refuse to
-	 * hold more of it than one maximum frame, so a peer that never sends
-	 * a NUL costs at most FRAME_MAX_SIZE.
+	 * Only the bytes after the last NUL are an unfinished frame. Track
+	 * their count instead of searching for it again on every append, so a
+	 * peer sending one byte at a time costs linear time, and refuse to
+	 * hold more of it than one maximum frame.
 	 */
-	if (n > fb->max * 2 || fb->len > fb->max * 2)
+	last_nul = memrchr(data, '\0', n);
+	tail = last_nul ? (size_t)((const char *)data + n - last_nul - 1) : fb->tail + n;
+	if (tail >= fb->max)
 		return -EMSGSIZE;
+	if (n > SIZE_MAX - fb->len)
+		return -ENOMEM;
 	need = fb->len + n;
-	if (memchr(data, '\0', n) == NULL) {
-		const char *last = NULL;
-		size_t partial;
-
-		if (fb->len > 0) {
-			/* Length of the unfinished tail already held. */
-			for (size_t i = fb->len; i > 0; i--)
-				if (fb->data[i - 1] == '\0') {
-					last = fb->data + i;
-					break;
-				}
-		}
-		partial = (last == NULL ? fb->len : (size_t)(fb->data + fb->len - last)) + n;
-		if (partial >= fb->max)
-			return -EMSGSIZE;
-	}
 	if (need > fb->cap) {
 		ncap = fb->cap ? fb->cap : 4096;
 		while (ncap < need)
@@ -78,6 +68,7 @@ int frame_buf_append(struct frame_buf *fb, const void *data, size_t n)
 	}
 	memcpy(fb->data + fb->len, data, n);
 	fb->len += n;
+	fb->tail = tail;
 	return 0;
 }
 
@@ -86,8 +77,9 @@ int frame_buf_peek(const struct frame_buf *fb, const char **ret_frame, size_t *r
 	const char *nul;
 	size_t len;
 
-	if (fb->len == 0)
-		return 0;
+	/* No NUL held (all bytes are the unfinished tail): nothing to search. */
+	if (fb->len == 0 || fb->tail == fb->len)
+		return fb->len >= fb->max ? -EMSGSIZE : 0;
 	nul = memchr(fb->data, '\0', fb->len);
 	if (nul == NULL)
 		return fb->len >= fb->max ? -EMSGSIZE : 0;
@@ -108,6 +100,8 @@ void frame_buf_consume(struct frame_buf *fb, size_t len)
 	memmove(fb->data, fb->data + drop, fb->len - drop);
 	sodium_memzero(fb->data + fb->len - drop, drop);
 	fb->len -= drop;
+	if (fb->tail > fb->len)
+		fb->tail = fb->len;
 }
 
 /*
@@ -157,7 +151,8 @@ enum frame_error frame_parse(const char *text, size_t len, json_t **ret)
 
 	if (!depth_ok(text, len))
 		return FRAME_TOO_DEEP;
-	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* DECODE_ANY, so a bare string or number is named as "not an object". */
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (j == NULL)
 		return FRAME_BAD_JSON;
 	if (!json_is_object(j)) {

@@ -21,6 +21,7 @@
 struct frame_buf {
 	char *data;     /* owned; wiped on free, since frames carry passphrases */
 	size_t len;     /* bytes held */
+	size_t tail;    /* bytes after the last NUL held: the unfinished frame */
 	size_t cap;     /* bytes allocated */
 	size_t max;     /* most bytes a single frame may take */
 };
