@@ -5,7 +5,8 @@
  * printing, connection and passphrase helpers.
  *
  * Commands reach the daemon only through libroster, never print a
- * passphrase, and print text that came from the daemon only through
+ * passphrase (nor a token, except the one the daemon returns once when it
+ * is created), and print text that came from the daemon only through
  * ctl_put_safe() (or as JSON), so a stored value cannot drive the terminal.
  */
 #pragma once
@@ -35,6 +36,7 @@ struct ctl_cmd;
 
 struct ctl_ctx {
 	const char *socket;             /* socket path, already resolved */
+	const char *token_file;         /* --token-file: presented on connecting, or NULL */
 	int json;                       /* --json: print one JSON document */
 	struct roster *r;               /* opened by ctl_connect(), freed by main */
 	const struct ctl_cmd *cmd;      /* the running command, for its usage line */
@@ -55,6 +57,9 @@ struct ctl_cmd {
 /* Command tables, each ended by an entry whose name is NULL. */
 extern const struct ctl_cmd ctl_registry_cmds[];
 extern const struct ctl_cmd ctl_client_cmds[];
+extern const struct ctl_cmd ctl_principal_cmds[];     /* principal, token, whoami */
+extern const struct ctl_cmd ctl_role_cmds[];
+extern const struct ctl_cmd ctl_audit_cmds[];
 
 /* "rosterctl: ..." and a newline on stderr. */
 void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -74,8 +79,23 @@ int ctl_exit_for(const struct ctl_ctx *ctx, int r);
  */
 int ctl_operands(struct ctl_ctx *ctx, int argc, char **argv, int n);
 
-/* Connect ctx->r to ctx->socket unless already connected. Returns 0 or CTL_E_FAIL. */
+/*
+ * Connect ctx->r to ctx->socket unless already connected, and then, with
+ * ctx->token_file set, present the token in that file (io.roster.Admin.
+ * Authenticate; the file obeys the rules of passphrase files; skipped while
+ * the registry is sealed or uninitialized). Returns 0 or CTL_E_FAIL, with
+ * ctx->r left NULL when the token was refused.
+ */
 int ctl_connect(struct ctl_ctx *ctx);
+/*
+ * Connect and call method with params (a new reference, consumed; NULL
+ * means it could not be built). On success *ret_reply is the reply's
+ * parameters (a new reference). Returns 0 or CTL_E_FAIL, with the reason
+ * printed.
+ */
+int ctl_call(struct ctl_ctx *ctx, const char *method, json_t *params, json_t **ret_reply);
+/* The reply member key of type t (borrowed), or NULL with the reason printed. */
+json_t *ctl_member(const json_t *reply, const char *key, json_type t);
 /* Print the last libroster failure on ctx->r as "rosterctl: NAME: sentence"; returns CTL_EXIT_FAIL. */
 int ctl_fail(const struct ctl_ctx *ctx);
 /* Print the last libroster failure on r after a prefix such as "FILE:LINE: ". */
@@ -92,6 +112,19 @@ size_t ctl_put_safe(FILE *f, const char *s);
 void ctl_put_value(FILE *f, const json_t *v);
 /* Print "key: value" for each key of keys (NULL-ended) present in obj. */
 void ctl_print_fields(const json_t *obj, const char *const keys[]);
+/*
+ * Print "key: value" for every key of keys (NULL-ended), in that order:
+ * "-" for an absent or null value, "yes" or "no" for a boolean, the
+ * elements of an array separated by spaces ("-" for none), else as
+ * ctl_put_value().
+ */
+void ctl_print_record(const json_t *obj, const char *const keys[]);
+/*
+ * Join a JSON array of strings with sep into a malloc'ed string, "-" for an
+ * empty array (so that a table column always has a word). Returns NULL,
+ * with the reason printed, if strings is not an array of strings.
+ */
+char *ctl_join(const json_t *strings, const char *sep);
 /* Print j to stdout as JSON indented by 2, then a newline. */
 void ctl_print_json(const json_t *j);
 /*
@@ -104,6 +137,13 @@ int ctl_print_table(size_t ncols, const char *const headers[], const char *const
 /* Parse s as a decimal integer in [min, max] for option opt. Returns 0 or CTL_E_USAGE. */
 int ctl_parse_int(const char *opt, const char *s, long long min, long long max,
 		  long long *ret);
+
+/*
+ * Parse s as a duration for option opt: a number of seconds, or a number
+ * followed by s, m, h or d (30s, 15m, 12h, 90d). Stores seconds, 1 to
+ * INT_MAX. Returns 0 or CTL_E_USAGE.
+ */
+int ctl_parse_duration(const char *opt, const char *s, long long *ret);
 
 /*
  * Get a passphrase: from file when not NULL (which must not be accessible

@@ -19,6 +19,9 @@
 static const struct ctl_cmd *const cmd_tables[] = {
 	ctl_registry_cmds,
 	ctl_client_cmds,
+	ctl_principal_cmds,
+	ctl_role_cmds,
+	ctl_audit_cmds,
 };
 #define N_TABLES (sizeof(cmd_tables) / sizeof(cmd_tables[0]))
 
@@ -55,7 +58,8 @@ static void list_cmds(FILE *f, const char *group)
 				ctl_print_usage(f, "  ", c);
 }
 
-static const char synopsis[] = "usage: rosterctl [--socket PATH] [--json] COMMAND [ARG...]\n";
+static const char synopsis[] =
+	"usage: rosterctl [--socket PATH] [--token-file FILE] [--json] COMMAND [ARG...]\n";
 
 static void help(void)
 {
@@ -64,10 +68,12 @@ static void help(void)
 	list_cmds(stdout, NULL);
 	fputs("  help\n", stdout);
 	printf("\nOptions (before COMMAND):\n"
-	       "  --socket PATH  the daemon's socket (default: $ROSTER_SOCKET, else %s)\n"
-	       "  --json         print one JSON document instead of text\n"
-	       "  --help         print this help\n"
-	       "  --version      print the version\n"
+	       "  --socket PATH      the daemon's socket (default: $ROSTER_SOCKET, else %s)\n"
+	       "  --token-file FILE  present the principal's token in FILE on connecting\n"
+	       "                     (default: $ROSTER_TOKEN_FILE, else none)\n"
+	       "  --json             print one JSON document instead of text\n"
+	       "  --help             print this help\n"
+	       "  --version          print the version\n"
 	       "\nExit status: 0 success, 1 refused or failed, 2 usage error.\n",
 	       ROSTER_DEFAULT_SOCKET);
 }
@@ -83,6 +89,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "token-file", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -97,11 +104,17 @@ int main(int argc, char **argv)
 	ctx.socket = getenv("ROSTER_SOCKET");
 	if (ctx.socket == NULL || *ctx.socket == '\0')
 		ctx.socket = ROSTER_DEFAULT_SOCKET;
+	ctx.token_file = getenv("ROSTER_TOKEN_FILE");
+	if (ctx.token_file != NULL && *ctx.token_file == '\0')
+		ctx.token_file = NULL;
 	/* "+" stops at the first operand, COMMAND, leaving its options to it. */
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			ctx.socket = optarg;
+			break;
+		case 't':
+			ctx.token_file = optarg;
 			break;
 		case 'j':
 			ctx.json = 1;

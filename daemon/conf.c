@@ -12,6 +12,7 @@
 
 #include <ini.h>
 
+#include "daemon/audit.h"
 #include "daemon/conf.h"
 #include "daemon/log.h"
 #include "daemon/server.h"
@@ -24,6 +25,8 @@ void config_defaults(struct rosterd_config *cfg)
 	cfg->socket_mode = 0660;
 	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	cfg->checkpoint_every = AUDIT_DEFAULT_CP_EVERY;
+	cfg->checkpoint_secs = AUDIT_DEFAULT_CP_SECS;
 }
 
 void config_free(struct rosterd_config *cfg)
@@ -32,6 +35,7 @@ void config_free(struct rosterd_config *cfg)
 	free(cfg->socket_path);
 	free(cfg->passphrase_file);
 	free(cfg->socket_group);
+	free(cfg->syslog_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -72,6 +76,16 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		r = set_string(&cfg->state_dir, value);
 	} else if (strcmp(name, "socket") == 0) {
 		r = set_string(&cfg->socket_path, value);
+	} else if (strcmp(name, "syslog_socket") == 0) {
+		r = set_string(&cfg->syslog_socket, value);
+	} else if (strcmp(name, "checkpoint_every") == 0) {
+		r = parse_uint(value, 1, 1000000000, &n);
+		if (r == 0)
+			cfg->checkpoint_every = (int64_t)n;
+	} else if (strcmp(name, "checkpoint_interval") == 0) {
+		r = parse_uint(value, 1, 86400, &n);
+		if (r == 0)
+			cfg->checkpoint_secs = (int64_t)n;
 	} else if (strcmp(name, "socket_group") == 0) {
 		r = set_string(&cfg->socket_group, value);
 	} else if (strcmp(name, "passphrase_file") == 0) {

@@ -11,6 +11,9 @@ struct rosterd_config {
 	char *state_dir;
 	char *socket_path;
 	char *passphrase_file;
+	char *syslog_socket;             /* NULL: audit records are not shipped */
+	int64_t checkpoint_every;        /* records between signed checkpoints */
+	int64_t checkpoint_secs;         /* seconds between signed checkpoints */
 	int passphrase_fd;               /* -1: none */
 	unsigned socket_mode;
 	char *socket_group;              /* NULL: the daemon's own group */

@@ -45,6 +45,13 @@ const struct method method_table[] = {
 	{ "io.roster.Admin.RoleAdd", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_add },
 	{ "io.roster.Admin.RoleRemove", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_remove },
 
+	{ "io.roster.Audit.Query", CAP_AUDIT_READ, M_UNSEALED, method_audit_query },
+	{ "io.roster.Audit.Verify", CAP_AUDIT_VERIFY, M_UNSEALED, method_audit_verify },
+	{ "io.roster.Audit.Checkpoint", CAP_AUDIT_VERIFY, M_UNSEALED, method_audit_checkpoint },
+	/* The public key is in the keyring's plaintext header: no secret, any state. */
+	{ "io.roster.Audit.PublicKey", CAP_NONE, M_PUBLIC | M_SEALED | M_UNSEALED,
+	  method_audit_public_key },
+
 	{ "io.roster.Clients.Get", CAP_CLIENTS_GET, M_UNSEALED, method_clients_get },
 	{ "io.roster.Clients.Search", CAP_CLIENTS_SEARCH, M_UNSEALED, method_clients_search },
 	{ "io.roster.Clients.List", CAP_CLIENTS_LIST, M_UNSEALED, method_clients_list },

@@ -82,6 +82,11 @@ void method_admin_role_show(struct call *c);
 void method_admin_role_add(struct call *c);
 void method_admin_role_remove(struct call *c);
 
+void method_audit_query(struct call *c);
+void method_audit_verify(struct call *c);
+void method_audit_checkpoint(struct call *c);
+void method_audit_public_key(struct call *c);
+
 void method_clients_get(struct call *c);
 void method_clients_search(struct call *c);
 void method_clients_list(struct call *c);

@@ -44,7 +44,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: rosterd --state-dir DIR [--socket PATH] [--config FILE]\n"
+		"usage: rosterd --state-dir DIR [--socket PATH] [--config FILE] [--syslog-socket PATH]\n"
 		"               [--passphrase-file FILE | --passphrase-fd N] [--verbose]\n"
 		"\n"
 		"Serves the Roster registry in DIR over a Unix socket (default %s).\n"
@@ -61,6 +61,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	log_info("%s received: sealing and shutting down", strsignal(signum));
 	server_stop(&srv);
 	registry_seal(&reg);
+	server_drop_held(&srv);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	(void)h;
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "passphrase-fd", required_argument, NULL, 'P' },
+		{ "syslog-socket", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -171,7 +173,7 @@ int main(int argc, char **argv)
 	struct rosterd_config cfg;
 	struct server_config scfg;
 	const char *config_path = NULL;
-	char *opt_state = NULL, *opt_socket = NULL, *opt_passfile = NULL;
+	char *opt_state = NULL, *opt_socket = NULL, *opt_passfile = NULL, *opt_syslog = NULL;
 	int opt_passfd = -1, opt, lock_fd = -1, rc = 1, r;
 	uint64_t n;
 	uv_loop_t *loop = uv_default_loop();
@@ -184,7 +186,7 @@ int main(int argc, char **argv)
 	secmem_init();
 	config_defaults(&cfg);
 
-	while ((opt = getopt_long(argc, argv, "d:s:c:p:P:vhV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:s:c:p:P:L:vhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'd':
 			opt_state = optarg;
@@ -197,6 +199,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			opt_passfile = optarg;
+			break;
+		case 'L':
+			opt_syslog = optarg;
 			break;
 		case 'P':
 			if (parse_uint(optarg, 0, 65535, &n) < 0) {
@@ -230,7 +235,8 @@ int main(int argc, char **argv)
 	/* The command line overrides the file. */
 	if ((opt_state && !(cfg.state_dir = (free(cfg.state_dir), strdup(opt_state)))) ||
 	    (opt_socket && !(cfg.socket_path = (free(cfg.socket_path), strdup(opt_socket)))) ||
-	    (opt_passfile && !(cfg.passphrase_file = (free(cfg.passphrase_file), strdup(opt_passfile)))))
+	    (opt_passfile && !(cfg.passphrase_file = (free(cfg.passphrase_file), strdup(opt_passfile)))) ||
+	    (opt_syslog && !(cfg.syslog_socket = (free(cfg.syslog_socket), strdup(opt_syslog)))))
 		goto out;
 	if (opt_passfd >= 0)
 		cfg.passphrase_fd = opt_passfd;
@@ -255,6 +261,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (registry_open(&reg, loop, cfg.state_dir) < 0)
 		goto out;
+	reg.audit_cfg.checkpoint_every = cfg.checkpoint_every;
+	reg.audit_cfg.checkpoint_secs = cfg.checkpoint_secs;
+	reg.syslog_socket = cfg.syslog_socket;
 
 	if (cfg.passphrase_file != NULL || cfg.passphrase_fd >= 0) {
 		char *pass = NULL;

@@ -45,6 +45,16 @@ void method_admin_status(struct call *c)
 		json_object_set_new(p, "cipher_version",
 				    json_string(store_cipher_version(reg->store)));
 	}
+	if (p != NULL && reg->audit != NULL) {
+		struct audit_stats st;
+
+		audit_get_stats(reg->audit, &st);
+		json_object_set_new(p, "audit_head", json_integer(st.head_seq));
+		json_object_set_new(p, "audit_records", json_integer(st.records));
+		json_object_set_new(p, "audit_batches", json_integer(st.batches));
+		json_object_set_new(p, "audit_failures", json_integer(st.failures));
+		json_object_set_new(p, "audit_checkpoint", json_integer(st.last_checkpoint_seq));
+	}
 	call_reply(c, p);
 }
 
@@ -125,6 +135,11 @@ void method_admin_unseal(struct call *c)
 		registry_unseal_async(c->srv->reg, pass, len, key_op_done, c);
 }
 
+static void seal_after_reply(struct call *c)
+{
+	registry_seal(c->srv->reg);
+}
+
 void method_admin_seal(struct call *c)
 {
 	char bad[VALIDATE_NAME_MAX];
@@ -133,7 +148,8 @@ void method_admin_seal(struct call *c)
 		call_invalid_parameter(c, bad);
 		return;
 	}
-	registry_seal(c->srv->reg);
+	/* The Seal call's own record is committed first; then the keys go. */
+	c->after = seal_after_reply;
 	call_reply(c, NULL);
 }
 

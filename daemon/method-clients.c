@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "daemon/audit.h"
 #include "daemon/auth.h"
 #include "daemon/dispatch.h"
 #include "daemon/registry.h"
@@ -49,12 +50,13 @@ static json_t *client_view(const struct call *c, json_t *rec)
 	return rec;
 }
 
-static json_t *clients_view(const struct call *c, json_t *arr)
+static json_t *clients_view(struct call *c, json_t *arr)
 {
 	size_t i;
 	json_t *rec;
 
 	json_array_foreach(arr, i, rec) {
+		call_note_client(c, json_string_value(json_object_get(rec, "id")));
 		json_t *v = client_view(c, json_incref(rec));
 
 		if (v == NULL || json_array_set_new(arr, i, v) < 0) {
@@ -62,6 +64,7 @@ static json_t *clients_view(const struct call *c, json_t *arr)
 			return NULL;
 		}
 	}
+	call_note_disclosed(c, (int64_t)json_array_size(arr));
 	return arr;
 }
 
@@ -126,6 +129,7 @@ void method_clients_get(struct call *c)
 		return;
 	r = store_client_get(reg->store, id, &rec);
 	if (r == -ENOENT) {
+		call_note_client(c, id);    /* guessed ids are on the record too */
 		not_found(c, id);
 		return;
 	}
@@ -133,6 +137,8 @@ void method_clients_get(struct call *c)
 		store_failed(c, r);
 		return;
 	}
+	call_note_client(c, id);
+	call_note_disclosed(c, 1);
 	rec = client_view(c, rec);
 	call_reply(c, rec ? json_pack("{s:o}", "client", rec) : NULL);
 }
@@ -200,83 +206,113 @@ void method_clients_list(struct call *c)
 	call_reply(c, reply);
 }
 
+/*
+ * Changes run on the audit writer thread, in the batch transaction with
+ * their record (audit.h). The mutate functions build the reply message and
+ * note the id; they must not touch the call, which may be gone.
+ */
+static json_t *reply_params(json_t *params)
+{
+	return params ? json_pack("{s:o}", "parameters", params) : NULL;
+}
+
+static json_t *reply_error(const char *error, json_t *params)
+{
+	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
+}
+
+static json_t *reply_store_failed(int r)
+{
+	return reply_error("io.roster.InternalError",
+			   json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
+					  : "storage failure (see the daemon's log)"));
+}
+
+static void mutate_create(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+	int r = store_client_create(w, json_object_get(j->mctx, "client"), id);
+
+	if (r < 0) {
+		j->reply = reply_store_failed(r);
+		return;
+	}
+	audit_rec_add_id(&j->rec, id);
+	j->reply = reply_params(json_pack("{s:s, s:i}", "id", id, "version", 1));
+}
+
 void method_clients_create(struct call *c)
 {
 	static const char *const spec[] = { "client:o" };
-	char bad[VALIDATE_NAME_MAX], id[ID_HEX_LEN + 1];
-	const json_t *input;
-	int r;
+	char bad[VALIDATE_NAME_MAX];
 
 	if (!check(c, spec, 1))
 		return;
-	input = json_object_get(c->params, "client");
-	if (!validate_client_input(input, false, "client", bad)) {
+	if (!validate_client_input(json_object_get(c->params, "client"), false, "client", bad)) {
 		call_invalid_parameter(c, bad);
 		return;
 	}
-	r = store_client_create(c->srv->reg->store, input, id);
-	if (r < 0) {
-		store_failed(c, r);
-		return;
-	}
-	call_reply(c, json_pack("{s:s, s:i}", "id", id, "version", 1));
+	call_write(c, mutate_create, json_incref(c->params));
+}
+
+static void mutate_update(struct store *w, struct audit_job *j)
+{
+	const char *id = json_string_value(json_object_get(j->mctx, "id"));
+	int64_t now_version = 0;
+	int r;
+
+	audit_rec_add_id(&j->rec, id);
+	r = store_client_update(w, id, json_object_get(j->mctx, "changes"),
+				json_integer_value(json_object_get(j->mctx, "version")), &now_version);
+	if (r == -ENOENT)
+		j->reply = reply_error("io.roster.NotFound", json_pack("{s:s}", "id", id));
+	else if (r == -ESTALE)
+		j->reply = reply_error("io.roster.Conflict", json_pack("{s:s, s:I}", "id", id,
+								       "version", (json_int_t)now_version));
+	else if (r < 0)
+		j->reply = reply_store_failed(r);
+	else
+		j->reply = reply_params(json_pack("{s:I}", "version", (json_int_t)now_version));
 }
 
 void method_clients_update(struct call *c)
 {
 	static const char *const spec[] = { "id:s", "changes:o", "version:i" };
 	char bad[VALIDATE_NAME_MAX];
-	const json_t *changes;
-	const char *id;
-	json_int_t version;
-	int64_t now_version = 0;
-	int r;
 
-	if (!check(c, spec, 3) || (id = get_id(c, "id")) == NULL)
+	if (!check(c, spec, 3) || get_id(c, "id") == NULL)
 		return;
-	changes = json_object_get(c->params, "changes");
-	if (!validate_client_input(changes, true, "changes", bad)) {
+	if (!validate_client_input(json_object_get(c->params, "changes"), true, "changes", bad)) {
 		call_invalid_parameter(c, bad);
 		return;
 	}
-	version = json_integer_value(json_object_get(c->params, "version"));
-	if (version < 1) {
+	if (json_integer_value(json_object_get(c->params, "version")) < 1) {
 		call_invalid_parameter(c, "version");
 		return;
 	}
-	r = store_client_update(c->srv->reg->store, id, changes, version, &now_version);
-	if (r == -ENOENT) {
-		not_found(c, id);
-		return;
-	}
-	if (r == -ESTALE) {
-		call_error(c, "io.roster.Conflict",
-			   json_pack("{s:s, s:I}", "id", id, "version", (json_int_t)now_version));
-		return;
-	}
-	if (r < 0) {
-		store_failed(c, r);
-		return;
-	}
-	call_reply(c, json_pack("{s:I}", "version", (json_int_t)now_version));
+	call_write(c, mutate_update, json_incref(c->params));
+}
+
+static void mutate_delete(struct store *w, struct audit_job *j)
+{
+	const char *id = json_string_value(json_object_get(j->mctx, "id"));
+	int r;
+
+	audit_rec_add_id(&j->rec, id);
+	r = store_client_delete(w, id);
+	if (r == -ENOENT)
+		j->reply = reply_error("io.roster.NotFound", json_pack("{s:s}", "id", id));
+	else if (r < 0)
+		j->reply = reply_store_failed(r);
+	else
+		j->reply = reply_params(json_object());
 }
 
 void method_clients_delete(struct call *c)
 {
 	static const char *const spec[] = { "id:s" };
-	const char *id;
-	int r;
 
-	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
+	if (!check(c, spec, 1) || get_id(c, "id") == NULL)
 		return;
-	r = store_client_delete(c->srv->reg->store, id);
-	if (r == -ENOENT) {
-		not_found(c, id);
-		return;
-	}
-	if (r < 0) {
-		store_failed(c, r);
-		return;
-	}
-	call_reply(c, NULL);
+	call_write(c, mutate_delete, json_incref(c->params));
 }

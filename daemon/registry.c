@@ -96,14 +96,23 @@ int registry_open(struct registry *reg, uv_loop_t *loop, const char *state_dir)
 
 void registry_seal(struct registry *reg)
 {
+	struct audit *a = reg->audit;
+
 	if (reg->state != REG_UNSEALED)
 		return;
+	/*
+	 * Sealed first, writer detached second: stopping the writer answers
+	 * its last calls, which may start new ones on their connections, and
+	 * those must meet a sealed registry, not a writer that is going away.
+	 */
+	reg->state = REG_SEALED;
+	reg->audit = NULL;
+	audit_stop(a);
 	auth_unload(&reg->auth, reg->store);
 	store_close(reg->store);
 	reg->store = NULL;
 	keys_free(reg->keys);
 	reg->keys = NULL;
-	reg->state = REG_SEALED;
 	log_info("registry sealed: keys wiped, database closed");
 }
 
@@ -139,11 +148,13 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 	if (r < 0)
 		return r;
 	r = open_with(reg, k, &s);
-	if (r == 0 && (r = auth_load(&reg->auth, s, geteuid())) < 0) {
+	if (r == 0 && (r = auth_load(&reg->auth, s, geteuid())) < 0)
 		log_err("cannot load principals and roles");
-		store_close(s);
-	}
+	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, k, &reg->audit_cfg)) < 0)
+		log_err("cannot start the audit writer; staying sealed");
 	if (r < 0) {
+		auth_unload(&reg->auth, NULL);
+		store_close(s);
 		keys_free(k);
 		return r;
 	}
@@ -211,8 +222,13 @@ static void key_op_done(uv_work_t *w, int status)
 	int r = status < 0 ? -ECANCELED : op->result;
 
 	reg->key_op_busy = false;
-	if (r == 0 && (r = auth_load(&reg->auth, op->store, geteuid())) < 0) {
+	if (r == 0 && (r = auth_load(&reg->auth, op->store, geteuid())) < 0)
 		log_err("cannot load principals and roles");
+	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, op->keys,
+				       &reg->audit_cfg)) < 0)
+		log_err("cannot start the audit writer; staying sealed");
+	if (r < 0 && op->result == 0) {
+		auth_unload(&reg->auth, NULL);
 		store_close(op->store);
 		keys_free(op->keys);
 	}

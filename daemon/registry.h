@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include "daemon/audit.h"
 #include "daemon/auth.h"
 #include "daemon/keys.h"
 #include "daemon/store.h"
@@ -42,6 +43,9 @@ struct registry {
 	struct keys *keys;             /* non-NULL only while unsealed */
 	struct store *store;           /* non-NULL only while unsealed */
 	struct auth auth;              /* principals and roles, while unsealed */
+	struct audit *audit;           /* the audit writer, while unsealed */
+	struct audit_config audit_cfg;
+	const char *syslog_socket;     /* where the shipper delivers; NULL: nowhere (borrowed) */
 	bool key_op_busy;              /* an Init or Unseal is deriving a key */
 	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */
 	size_t kdf_memlimit;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,10 +23,12 @@
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/util.h"
 
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static void conn_resume_read(struct conn *c);
+static void call_finish(struct call *c, json_t *msg);
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -112,21 +115,35 @@ static void conn_send_msg(struct conn *c, json_t *msg)
 	conn_send(c, s, len);
 }
 
-/* Answer a frame that could not become a call, then close. */
+/*
+ * Answer a frame that could not become a call, then close. It is audited
+ * like any call (method "", result "invalid"), so floods of garbage show up
+ * in the trail.
+ */
 static void conn_protocol_error(struct conn *c, const char *why)
 {
+	struct call *call = calloc(1, sizeof(*call));
 	json_t *msg = json_pack("{s:s, s:{s:s}}", "error", "io.roster.ProtocolError",
 				"parameters", "message", why);
 
 	log_info("connection uid %u pid %ld: %s; closing", (unsigned)c->uid, (long)c->pid, why);
-	c->close_after_write = true;
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	c->reading = false;
-	if (msg != NULL)
-		conn_send_msg(c, msg);
-	json_decref(msg);
-	if (msg == NULL || c->out_pending == 0)
+	c->close_after_write = true;
+	if (call == NULL || msg == NULL) {
+		free(call);
+		json_decref(msg);
 		conn_close(c);
+		return;
+	}
+	call->srv = c->srv;
+	call->conn = c;
+	call->uid = c->uid;
+	call->gid = c->gid;
+	call->pid = c->pid;
+	call->close_after = true;
+	c->busy = call;
+	call_finish(call, msg);
 }
 
 /* ---- calls -------------------------------------------------------------- */
@@ -134,14 +151,141 @@ static void conn_protocol_error(struct conn *c, const char *why)
 static void call_free(struct call *c)
 {
 	json_decref(c->msg);
+	audit_rec_free(&c->rec);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
 }
 
-/* Finish a call: send msg unless oneway, free it, and move the connection on. */
-static void call_finish(struct call *c, json_t *msg)
+/* Send a call's reply (now that its record is safe), free it, move the connection on. */
+static void call_send(struct call *c, json_t *msg)
 {
 	struct conn *conn = c->conn;
+
+	if (conn != NULL) {
+		conn->busy = NULL;
+		if (!c->oneway && msg != NULL && !conn->closing)
+			conn_send_msg(conn, msg);
+		if (c->close_after && !conn->closing) {
+			conn->close_after_write = true;
+			uv_read_stop((uv_stream_t *)&conn->pipe);
+			conn->reading = false;
+			if (conn->out_pending == 0)
+				conn_close(conn);
+		}
+	}
+	if (c->after != NULL)
+		c->after(c);
+	call_free(c);
+	if (conn != NULL && !conn->closing)
+		conn_process(conn);
+}
+
+/* The writer has committed (status 0) or failed to commit this call's record. */
+static void call_audited(struct audit_job *j, int status)
+{
+	struct call *c = j->data;
+	json_t *msg = j->reply, *err = NULL;
+
+	if (status < 0) {
+		/* Fail closed: whatever the reply was, it is not sent unaudited. */
+		err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.AuditUnavailable", "parameters",
+				"message", "the audit trail cannot be written; nothing was disclosed");
+		msg = err;
+		c->after = NULL;
+	}
+	call_send(c, msg);
+	json_decref(err);
+}
+
+/* Fill the record of a finished call from who made it. */
+static void fill_record(struct call *c, struct audit_rec *rec)
+{
+	struct registry *reg = c->srv->reg;
+
+	*rec = c->rec;                  /* takes over the ids buffer */
+	audit_rec_init(&c->rec);
+	rec->time_us = now_usec();
+	rec->uid = c->uid;
+	rec->gid = c->gid;
+	rec->pid = c->pid;
+	snprintf(rec->method, sizeof(rec->method), "%s", c->name);
+	if (c->ident.principal != NULL)
+		snprintf(rec->principal, sizeof(rec->principal), "%s", c->ident.principal->name);
+	else if (c->ident.bootstrap || c->uid == 0 || c->uid == c->srv->own_uid)
+		snprintf(rec->principal, sizeof(rec->principal), "bootstrap");
+	else
+		snprintf(rec->principal, sizeof(rec->principal), "unknown");
+	if (c->ident.role != NULL)
+		snprintf(rec->role, sizeof(rec->role), "%s", c->ident.role->name);
+	rec->fields = c->ident.fields;
+	(void)reg;
+}
+
+static void hold_job(struct server *srv, struct audit_job *j)
+{
+	if (srv->n_held >= AUDIT_HELD_MAX) {
+		srv->held_dropped++;
+		audit_job_free(j);
+		return;
+	}
+	j->next = NULL;
+	if (srv->held_tail)
+		srv->held_tail->next = j;
+	else
+		srv->held = j;
+	srv->held_tail = j;
+	srv->n_held++;
+}
+
+/* Hand the records held while sealed to the writer, ahead of new ones. */
+static void flush_held(struct server *srv, struct audit *a)
+{
+	struct audit_job *j = srv->held;
+
+	srv->held = srv->held_tail = NULL;
+	if (srv->n_held > 0 || srv->held_dropped > 0)
+		log_info("audit: writing %zu records of calls made while sealed%s", srv->n_held,
+			 srv->held_dropped ? " (more were made but not kept; see the count below)" : "");
+	if (srv->held_dropped > 0)
+		log_warn("audit: %llu calls made while sealed exceeded the %d kept and have no record",
+			 (unsigned long long)srv->held_dropped, AUDIT_HELD_MAX);
+	srv->n_held = 0;
+	srv->held_dropped = 0;
+	while (j != NULL) {
+		struct audit_job *next = j->next;
+
+		audit_submit(a, j);
+		j = next;
+	}
+}
+
+void server_drop_held(struct server *srv)
+{
+	if (srv->n_held > 0 || srv->held_dropped > 0)
+		log_warn("audit: %llu calls made while sealed are lost with this shutdown (no key to "
+			 "record them with)", (unsigned long long)(srv->n_held + srv->held_dropped));
+	while (srv->held != NULL) {
+		struct audit_job *j = srv->held;
+
+		srv->held = j->next;
+		audit_job_free(j);
+	}
+	srv->held_tail = NULL;
+	srv->n_held = 0;
+	srv->held_dropped = 0;
+}
+
+/*
+ * Finish a call: build its audit record and hand both to the writer; the
+ * reply goes out when the record is committed (call_audited). While the
+ * registry is sealed there is no trail to write to: the call disclosed
+ * nothing, is answered at once, and its record is held for the next unseal.
+ */
+static void call_finish(struct call *c, json_t *msg)
+{
+	struct audit *a = c->srv->reg->audit;
+	struct server *srv;
+	struct audit_job *j;
 
 	if (c->answered) {
 		/* A handler answered twice: a bug, but not one a client may exploit. */
@@ -150,15 +294,57 @@ static void call_finish(struct call *c, json_t *msg)
 		return;
 	}
 	c->answered = true;
-	if (conn != NULL) {
-		conn->busy = NULL;
-		if (!c->oneway && msg != NULL && !conn->closing)
-			conn_send_msg(conn, msg);
+	j = audit_job_new();
+	if (j == NULL) {
+		json_decref(msg);
+		call_send(c, NULL);
+		return;
 	}
-	json_decref(msg);
-	call_free(c);
-	if (conn != NULL && !conn->closing)
-		conn_process(conn);
+	fill_record(c, &j->rec);
+	j->reply = msg;
+	if (a != NULL) {
+		if (c->srv->held != NULL)
+			flush_held(c->srv, a);
+		j->done = call_audited;
+		j->data = c;
+		audit_submit(a, j);
+		return;
+	}
+	/* call_send() frees c but not msg, which stays with the job for its result. */
+	srv = c->srv;
+	call_send(c, msg);
+	hold_job(srv, j);
+}
+
+void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx)
+{
+	struct audit *a = c->srv->reg->audit;
+	struct audit_job *j;
+
+	if (a == NULL || (j = audit_job_new()) == NULL) {
+		json_decref(mctx);
+		call_error_message(c, "io.roster.AuditUnavailable", "the audit trail is not running");
+		return;
+	}
+	c->answered = true;
+	fill_record(c, &j->rec);
+	j->mutate = fn;
+	j->mctx = mctx;
+	j->done = call_audited;
+	j->data = c;
+	audit_submit(a, j);
+}
+
+void call_note_client(struct call *c, const char *id)
+{
+	/* On allocation failure the id is missing from the record; log it, never drop silently. */
+	if (audit_rec_add_id(&c->rec, id) < 0)
+		log_err("audit: out of memory noting a client id for %s", c->name);
+}
+
+void call_note_disclosed(struct call *c, int64_t records)
+{
+	c->rec.records += records;
 }
 
 void call_reply(struct call *c, json_t *params)

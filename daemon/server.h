@@ -27,10 +27,12 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "daemon/audit.h"
 #include "daemon/auth.h"
 #include "lib/frame.h"
 
 #define OUTPUT_SOFT_LIMIT (256u * 1024u)
+/* The same as libroster's ROSTER_MAX_REPLY. */
 #define REPLY_MAX_SIZE (16u * 1024u * 1024u)
 #define DEFAULT_MAX_CONNECTIONS 256
 #define DEFAULT_IDLE_TIMEOUT_MS (300u * 1000u)
@@ -58,7 +60,17 @@ struct server {
 	int64_t started_usec;
 	bool stopping;
 	bool listening;
+	/*
+	 * Records of calls answered while the registry was not unsealed (and so
+	 * the audit trail was out of reach), written first thing at the next
+	 * unseal. Bounded; beyond the bound only a count is kept and logged.
+	 */
+	struct audit_job *held, *held_tail;
+	size_t n_held;
+	uint64_t held_dropped;
 };
+
+#define AUDIT_HELD_MAX 10000
 
 /* One client connection. Freed only after both its handles have closed. */
 struct conn {
@@ -91,6 +103,9 @@ struct call {
 	gid_t gid;
 	pid_t pid;
 	struct identity ident;          /* set by the dispatcher before the handler runs */
+	struct audit_rec rec;           /* what the call touched, for its audit record */
+	void (*after)(struct call *c);  /* runs once the reply is sent (e.g. Seal) */
+	bool close_after;               /* close the connection once answered */
 	bool oneway;
 	bool more;
 	bool answered;
@@ -103,6 +118,9 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct server_config
 /* Stop accepting and close every connection. Calls still running finish unanswered. */
 void server_stop(struct server *srv);
 
+/* Log and drop held records (at shutdown while sealed). */
+void server_drop_held(struct server *srv);
+
 /*
  * Answer a call, exactly once. params (stolen, may be NULL for none) become
  * the reply's parameters. The call is freed; the caller must not touch it.
@@ -114,6 +132,18 @@ void call_reply(struct call *c, json_t *params);
  * the error's parameters. The call is freed.
  */
 void call_error(struct call *c, const char *error, json_t *params);
+
+/*
+ * Run a change to clients on the audit writer thread, in the same
+ * transaction as the call's record. fn builds the reply; mctx (a new
+ * reference, may be NULL) is given to fn as j->mctx and released with the
+ * job. The call is answered when the batch commits.
+ */
+void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx);
+
+/* Note a client id the call touched / records disclosed, for the audit record. */
+void call_note_client(struct call *c, const char *id);
+void call_note_disclosed(struct call *c, int64_t records);
 
 /* Shorthands for the common errors, with an optional human sentence. */
 void call_error_message(struct call *c, const char *error, const char *message);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sodium.h>
 #include <sqlite3.h>
@@ -39,9 +40,6 @@ enum stmt_id {
 	ST_VERSION,
 	ST_DELETE,
 	ST_COUNT,
-	ST_BEGIN,
-	ST_COMMIT,
-	ST_ROLLBACK,
 	ST__MAX
 };
 
@@ -73,14 +71,13 @@ static const char *const stmt_sql[ST__MAX] = {
 	[ST_VERSION] = "SELECT version FROM clients WHERE id = ?1",
 	[ST_DELETE] = "DELETE FROM clients WHERE id = ?1",
 	[ST_COUNT] = "SELECT count(*) FROM clients",
-	[ST_BEGIN] = "BEGIN IMMEDIATE",
-	[ST_COMMIT] = "COMMIT",
-	[ST_ROLLBACK] = "ROLLBACK",
 };
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__MAX];
+	sqlite3_stmt *audit_ins;        /* prepared on the writer's first append */
+	sqlite3_stmt *audit_ids_ins;
 	char cipher_version[64];
 	int schema_version;
 };
@@ -293,6 +290,8 @@ void store_close(struct store *s)
 		return;
 	for (int i = 0; i < ST__MAX; i++)
 		sqlite3_finalize(s->st[i]);
+	sqlite3_finalize(s->audit_ins);
+	sqlite3_finalize(s->audit_ids_ins);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_warn("database: close: %s", sqlite3_errmsg(s->db));
 	free(s);
@@ -508,12 +507,10 @@ int store_client_update(struct store *s, const char *id, const json_t *changes,
 	int64_t cur = 0;
 	int rc, changed, r = 0;
 
-	if (sqlite3_step(s->st[ST_BEGIN]) != SQLITE_DONE) {
-		done(s->st[ST_BEGIN]);
-		return db_fail(s, "begin");
-	}
-	done(s->st[ST_BEGIN]);
-
+	/*
+	 * No transaction of its own: the audit writer runs every change inside
+	 * its batch transaction, in a savepoint, together with its record.
+	 */
 	bind_input(st, changes);
 	sqlite3_bind_text(st, 10, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 11, now_usec());
@@ -538,16 +535,6 @@ int store_client_update(struct store *s, const char *id, const json_t *changes,
 	else if (changed == 0)
 		r = -ESTALE;
 out:
-	if (r == 0) {
-		rc = sqlite3_step(s->st[ST_COMMIT]);
-		done(s->st[ST_COMMIT]);
-		if (rc != SQLITE_DONE)
-			r = db_fail(s, "commit");
-	}
-	if (r < 0) {
-		sqlite3_step(s->st[ST_ROLLBACK]);
-		done(s->st[ST_ROLLBACK]);
-	}
 	if (r == 0 || r == -ESTALE)
 		*ret_version = cur;
 	return r;
@@ -793,4 +780,318 @@ int store_principal_set_token(struct store *s, const char *name,
 int store_principal_touch(struct store *s, const char *name, int64_t last_seen)
 {
 	return run(s, "UPDATE principals SET last_seen = ?2 WHERE name = ?1", "si", name, last_seen);
+}
+
+/* ---- audit trail ------------------------------------------------------------ */
+
+int store_exec(struct store *s, const char *sql)
+{
+	return exec(s, sql);
+}
+
+int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32])
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+		*ret_seq = sqlite3_column_int64(st, 0);
+		memcpy(ret_hash, sqlite3_column_blob(st, 1), 32);
+	} else if (rc == SQLITE_DONE) {
+		*ret_seq = 0;
+		memset(ret_hash, 0, 32);
+	} else {
+		r = db_fail(s, "reading the audit head");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_audit_append(struct store *s, const struct audit_fields *f,
+		       const unsigned char prev[32], const unsigned char hash[32])
+{
+	sqlite3_stmt *st = s->audit_ins, *ids = s->audit_ids_ins;
+	int rc;
+
+	if (st == NULL) {
+		if (sqlite3_prepare_v2(s->db, "INSERT INTO audit (seq, time_us, principal, uid, gid, pid, "
+				       "role, method, ids, fields, records, result, error, alert, "
+				       "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+				       "?10, ?11, ?12, ?13, ?14, ?15, ?16)", -1, &s->audit_ins,
+				       NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO audit_ids (client_id, seq) "
+				       "VALUES (?1, ?2)", -1, &s->audit_ids_ins, NULL) != SQLITE_OK)
+			return db_fail(s, "preparing the audit insert");
+		st = s->audit_ins;
+		ids = s->audit_ids_ins;
+	}
+	sqlite3_bind_int64(st, 1, f->seq);
+	sqlite3_bind_int64(st, 2, f->time_us);
+	sqlite3_bind_text(st, 3, f->principal, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, f->uid);
+	sqlite3_bind_int64(st, 5, f->gid);
+	sqlite3_bind_int64(st, 6, f->pid);
+	sqlite3_bind_text(st, 7, f->role, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, f->method, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, f->ids, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, f->fields, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, f->records);
+	sqlite3_bind_text(st, 12, f->result, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 13, f->error, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 14, f->alert, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 15, prev, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 16, hash, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	done(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "appending an audit record");
+	for (const char *p = f->ids; *p;) {
+		size_t n = strcspn(p, " ");
+
+		if (n > 0) {
+			sqlite3_bind_text(ids, 1, p, (int)n, SQLITE_STATIC);
+			sqlite3_bind_int64(ids, 2, f->seq);
+			rc = sqlite3_step(ids);
+			done(ids);
+			if (rc != SQLITE_DONE)
+				return db_fail(s, "indexing an audit record");
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
+int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, time_us FROM audit_checkpoints ORDER BY seq DESC "
+			       "LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret_seq = sqlite3_column_int64(st, 0);
+		*ret_time_us = sqlite3_column_int64(st, 1);
+	} else if (rc == SQLITE_DONE) {
+		*ret_seq = 0;
+		*ret_time_us = 0;
+	} else {
+		r = db_fail(s, "reading the last checkpoint");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
+			       const unsigned char hash[32], const unsigned char pubkey[32],
+			       const unsigned char sig[64])
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO audit_checkpoints (seq, time_us, hash, pubkey, sig) "
+			       "VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, time_us);
+	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, pubkey, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, sig, 64, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "adding a checkpoint");
+}
+
+#define AUDIT_COLS "seq, time_us, principal, uid, gid, pid, role, method, ids, fields, records, " \
+	"result, error, alert, prev_hash, hash"
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? (const char *)t : "";
+}
+
+static void row_fields(sqlite3_stmt *st, struct audit_fields *f)
+{
+	f->seq = sqlite3_column_int64(st, 0);
+	f->time_us = sqlite3_column_int64(st, 1);
+	f->principal = col_text(st, 2);
+	f->uid = sqlite3_column_int64(st, 3);
+	f->gid = sqlite3_column_int64(st, 4);
+	f->pid = sqlite3_column_int64(st, 5);
+	f->role = col_text(st, 6);
+	f->method = col_text(st, 7);
+	f->ids = col_text(st, 8);
+	f->fields = col_text(st, 9);
+	f->records = sqlite3_column_int64(st, 10);
+	f->result = col_text(st, 11);
+	f->error = col_text(st, 12);
+	f->alert = col_text(st, 13);
+}
+
+static json_t *words(const char *s)
+{
+	json_t *a = json_array();
+
+	while (a && *s) {
+		size_t n = strcspn(s, " ");
+
+		if (n > 0)
+			json_array_append_new(a, json_stringn(s, n));
+		s += n;
+		s += strspn(s, " ");
+	}
+	return a;
+}
+
+static json_t *audit_row_json(sqlite3_stmt *st)
+{
+	struct audit_fields f;
+	char ts[48], prev[65], hash[65];
+	time_t secs;
+	struct tm tm;
+
+	row_fields(st, &f);
+	secs = (time_t)(f.time_us / 1000000);
+	gmtime_r(&secs, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)(f.time_us % 1000000));
+	sodium_bin2hex(prev, sizeof(prev), sqlite3_column_blob(st, 14),
+		       sqlite3_column_bytes(st, 14) == 32 ? 32 : 0);
+	sodium_bin2hex(hash, sizeof(hash), sqlite3_column_blob(st, 15),
+		       sqlite3_column_bytes(st, 15) == 32 ? 32 : 0);
+	return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:s, "
+			 "s:s, s:s}", "seq", (json_int_t)f.seq, "time", ts, "principal", f.principal,
+			 "uid", (json_int_t)f.uid, "gid", (json_int_t)f.gid, "pid", (json_int_t)f.pid,
+			 "role", f.role, "method", f.method, "ids", words(f.ids),
+			 "fields", words(f.fields), "records", (json_int_t)f.records,
+			 "result", f.result, "error", f.error, "alert", f.alert,
+			 "prev_hash", prev, "hash", hash);
+}
+
+int store_audit_query(struct store *s, const struct audit_filter *f, json_t **ret)
+{
+	/* One fixed statement: each filter is inert when its parameter is NULL. */
+	static const char sql[] =
+		"SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 "
+		"AND (?2 IS NULL OR seq IN (SELECT seq FROM audit_ids WHERE client_id = ?2)) "
+		"AND (?3 IS NULL OR principal = ?3) AND (?4 IS NULL OR method = ?4) "
+		"AND (?5 IS NULL OR result = ?5) AND (?6 = 0 OR alert <> '') "
+		"AND (?7 IS NULL OR time_us >= ?7) AND (?8 IS NULL OR time_us <= ?8) "
+		"ORDER BY seq LIMIT ?9";
+	sqlite3_stmt *st;
+	json_t *arr;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing the audit query");
+	sqlite3_bind_int64(st, 1, f->after_seq);
+	if (f->client)
+		sqlite3_bind_text(st, 2, f->client, -1, SQLITE_STATIC);
+	if (f->principal)
+		sqlite3_bind_text(st, 3, f->principal, -1, SQLITE_STATIC);
+	if (f->method)
+		sqlite3_bind_text(st, 4, f->method, -1, SQLITE_STATIC);
+	if (f->result)
+		sqlite3_bind_text(st, 5, f->result, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, f->alerts);
+	if (f->since_us)
+		sqlite3_bind_int64(st, 7, f->since_us);
+	if (f->until_us)
+		sqlite3_bind_int64(st, 8, f->until_us);
+	sqlite3_bind_int(st, 9, f->limit);
+	arr = json_array();
+	while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *o = audit_row_json(st);
+
+		if (o == NULL || json_array_append_new(arr, o) < 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (arr == NULL || rc != SQLITE_DONE) {
+		json_decref(arr);
+		return arr == NULL || rc == SQLITE_NOMEM ? -ENOMEM : db_fail(s, "querying the audit trail");
+	}
+	*ret = arr;
+	return 0;
+}
+
+int store_audit_get(struct store *s, int64_t seq, json_t **ret)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT " AUDIT_COLS " FROM audit WHERE seq = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_int64(st, 1, seq);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret = audit_row_json(st);
+		if (*ret == NULL)
+			r = -ENOMEM;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : db_fail(s, "reading a record");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_audit_walk(struct store *s,
+		     int (*rec)(const struct audit_fields *f, const unsigned char *prev,
+				const unsigned char *hash, void *data),
+		     int (*cp)(int64_t seq, int64_t time_us, const unsigned char *hash,
+			       const unsigned char *pubkey, const unsigned char *sig, void *data),
+		     void *data)
+{
+	static const unsigned char zero[64];
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	/* One read transaction, so the walk sees one consistent snapshot. */
+	if (exec(s, "BEGIN") < 0)
+		return -EIO;
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, time_us, hash, pubkey, sig FROM audit_checkpoints "
+			       "ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(s, "preparing");
+		goto out;
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = cp(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		       sqlite3_column_bytes(st, 2) == 32 ? sqlite3_column_blob(st, 2) : zero,
+		       sqlite3_column_bytes(st, 3) == 32 ? sqlite3_column_blob(st, 3) : zero,
+		       sqlite3_column_bytes(st, 4) == 64 ? sqlite3_column_blob(st, 4) : zero, data);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(s, "walking the checkpoints");
+	sqlite3_finalize(st);
+	if (r != 0)
+		goto out;
+	if (sqlite3_prepare_v2(s->db, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st,
+			       NULL) != SQLITE_OK) {
+		r = db_fail(s, "preparing");
+		goto out;
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct audit_fields f;
+
+		row_fields(st, &f);
+		r = rec(&f, sqlite3_column_bytes(st, 14) == 32 ? sqlite3_column_blob(st, 14) : zero,
+			sqlite3_column_bytes(st, 15) == 32 ? sqlite3_column_blob(st, 15) : zero, data);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(s, "walking the audit trail");
+	sqlite3_finalize(st);
+out:
+	(void)exec(s, "COMMIT");
+	return r;
 }

@@ -105,3 +105,56 @@ int store_principal_set_lock(struct store *s, const char *name, bool locked, con
 int store_principal_set_token(struct store *s, const char *name,
 			      const unsigned char *token_hash, int64_t expires);
 int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
+
+/* ---- audit trail (audit.c is the only caller) ------------------------------ */
+
+#include "lib/audit-hash.h"
+
+/* Transactions and savepoints for the audit writer's batches. */
+int store_exec(struct store *s, const char *sql);
+
+/* The chain's head: last seq (0 if empty) and its hash (zeros if empty). */
+int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32]);
+
+/* Append one record (and its ids to the id index). */
+int store_audit_append(struct store *s, const struct audit_fields *f,
+		       const unsigned char prev[32], const unsigned char hash[32]);
+
+/* The latest checkpoint (seq 0 if none). */
+int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us);
+
+int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
+			       const unsigned char hash[32], const unsigned char pubkey[32],
+			       const unsigned char sig[64]);
+
+/* Filters for store_audit_query; NULL / 0 / false mean "any". */
+struct audit_filter {
+	const char *client;
+	const char *principal;
+	const char *method;
+	const char *result;
+	bool alerts;
+	int64_t since_us;
+	int64_t until_us;
+	int64_t after_seq;
+	int limit;
+};
+
+/* Matching records, oldest first, as io.roster.Audit Record objects. */
+int store_audit_query(struct store *s, const struct audit_filter *f, json_t **ret);
+
+/*
+ * Walk every checkpoint, then every record, in order, in one read
+ * transaction. cp is called for each checkpoint; rec for each record with
+ * its fields, stored prev_hash and hash. A
+ * callback returning non-zero stops the walk and that value is returned.
+ */
+int store_audit_walk(struct store *s,
+		     int (*rec)(const struct audit_fields *f, const unsigned char *prev,
+				const unsigned char *hash, void *data),
+		     int (*cp)(int64_t seq, int64_t time_us, const unsigned char *hash,
+			       const unsigned char *pubkey, const unsigned char *sig, void *data),
+		     void *data);
+
+/* One record by seq as a Record object; -ENOENT if none. */
+int store_audit_get(struct store *s, int64_t seq, json_t **ret);

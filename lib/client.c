@@ -56,6 +56,9 @@ static const struct {
 	{ "io.roster.Busy", ROSTER_E_BUSY },
 	{ "io.roster.KeyringCorrupt", ROSTER_E_KEYRING },
 	{ "io.roster.InternalError", ROSTER_E_INTERNAL },
+	{ "io.roster.Exists", ROSTER_E_EXISTS },
+	{ "io.roster.InUse", ROSTER_E_INUSE },
+	{ "io.roster.AuthenticationRequired", ROSTER_E_AUTH },
 	{ "org.varlink.service.InvalidParameter", ROSTER_E_INVALID },
 	/* The generic Varlink denial means the same to a caller as ours. */
 	{ "org.varlink.service.PermissionDenied", ROSTER_E_PERMISSION },
@@ -108,11 +111,33 @@ static void close_connection(struct roster *r)
 }
 
 /*
- * A sentence for a Varlink error: the daemon's own "message" when it sent
- * one, else one built from the error's declared parameters, else NULL so
- * that roster_strerror() is used. Returns malloc'ed text or NULL.
+ * What a NotFound from method is about: its "id" names a client for the
+ * Clients methods, a role for the Role methods and PrincipalAdd (whose
+ * principal is new), and a principal for the other principal methods.
  */
-static char *describe_remote(int code, const json_t *params)
+static const char *notfound_prefix(const char *method)
+{
+	static const char clients[] = "io.roster.Clients.", admin[] = "io.roster.Admin.";
+
+	if (strncmp(method, clients, sizeof(clients) - 1) == 0)
+		return "no client with id ";
+	if (strncmp(method, admin, sizeof(admin) - 1) == 0) {
+		method += sizeof(admin) - 1;
+		if (strncmp(method, "Role", 4) == 0 || strcmp(method, "PrincipalAdd") == 0)
+			return "no role named ";
+		if (strncmp(method, "Principal", 9) == 0 || strncmp(method, "Token", 5) == 0)
+			return "no principal named ";
+	}
+	return "not found: ";
+}
+
+/*
+ * A sentence for a Varlink error answering method: the daemon's own
+ * "message" when it sent one, else one built from the error's declared
+ * parameters, else NULL so that roster_strerror() is used. Returns malloc'ed
+ * text or NULL.
+ */
+static char *describe_remote(int code, const char *method, const json_t *params)
 {
 	const char *message = json_string_value(json_object_get(params, "message"));
 	const char *arg = NULL, *prefix = NULL;
@@ -127,7 +152,15 @@ static char *describe_remote(int code, const json_t *params)
 		break;
 	case ROSTER_E_NOTFOUND:
 		arg = json_string_value(json_object_get(params, "id"));
-		prefix = "no client with id ";
+		prefix = notfound_prefix(method);
+		break;
+	case ROSTER_E_EXISTS:
+		arg = json_string_value(json_object_get(params, "name"));
+		prefix = "already exists: ";
+		break;
+	case ROSTER_E_INUSE:
+		arg = json_string_value(json_object_get(params, "name"));
+		prefix = "held by principals or built in: ";
 		break;
 	case ROSTER_E_STATE:
 		arg = json_string_value(json_object_get(params, "state"));
@@ -153,8 +186,8 @@ static char *describe_remote(int code, const json_t *params)
 	return s;
 }
 
-/* Record a Varlink error reply on r; returns its code. */
-static int set_remote(struct roster *r, const char *name, json_t *params)
+/* Record a Varlink error reply to method on r; returns its code. */
+static int set_remote(struct roster *r, const char *method, const char *name, json_t *params)
 {
 	int code = ROSTER_E_REMOTE;
 
@@ -168,7 +201,7 @@ static int set_remote(struct roster *r, const char *name, json_t *params)
 	if (r->err_name == NULL)
 		return set_local(r, ROSTER_E_NOMEM, "out of memory");
 	r->err_params = params != NULL ? json_incref(params) : json_object();
-	r->err_msg = describe_remote(code, r->err_params);
+	r->err_msg = describe_remote(code, method, r->err_params);
 	r->err_code = code;
 	return code;
 }
@@ -234,7 +267,7 @@ int roster_connect(const char *path, struct roster **ret)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect_unix(fd, &sa) < 0)
 		goto out;
-	frame_buf_init(&r->in, ROSTER_MAX_MESSAGE);
+	frame_buf_init(&r->in, ROSTER_MAX_REPLY);
 	r->fd = fd;
 	fd = -1;
 	*ret = r;
@@ -297,7 +330,7 @@ static int recv_frame(struct roster *r, json_t **ret_msg)
 		if (rc < 0) {
 			rc = fail_connection(r, ROSTER_E_TOOBIG,
 					     "the daemon's reply is larger than %u bytes",
-					     ROSTER_MAX_MESSAGE);
+					     ROSTER_MAX_REPLY);
 			goto out;
 		}
 		n = recv(r->fd, chunk, sizeof(chunk), 0);
@@ -322,7 +355,7 @@ static int recv_frame(struct roster *r, json_t **ret_msg)
 		if (rc < 0) {
 			rc = fail_connection(r, ROSTER_E_TOOBIG,
 					     "the daemon's reply is larger than %u bytes",
-					     ROSTER_MAX_MESSAGE);
+					     ROSTER_MAX_REPLY);
 			goto out;
 		}
 	}
@@ -415,7 +448,7 @@ static int call(struct roster *r, const char *method, json_t *params, int sensit
 		goto out;
 	}
 	if (rerror != NULL) {
-		rc = set_remote(r, json_string_value(rerror), rparams);
+		rc = set_remote(r, method, json_string_value(rerror), rparams);
 		goto out;
 	}
 	if (ret_params != NULL) {
@@ -478,7 +511,7 @@ const char *roster_strerror(int code)
 	case ROSTER_E_ARGS:          return "invalid argument";
 	case ROSTER_E_TOOBIG:        return "message larger than the protocol limit";
 	case ROSTER_E_REMOTE:        return "the daemon reported an error";
-	case ROSTER_E_NOTFOUND:      return "no such client";
+	case ROSTER_E_NOTFOUND:      return "no such client, principal or role";
 	case ROSTER_E_PERMISSION:    return "permission denied";
 	case ROSTER_E_SEALED:        return "the registry is sealed";
 	case ROSTER_E_UNINITIALIZED: return "the registry is not initialized";
@@ -493,6 +526,9 @@ const char *roster_strerror(int code)
 	case ROSTER_E_KEYRING:       return "the keyring is damaged or has been altered";
 	case ROSTER_E_INTERNAL:      return "internal error in the daemon; the call had no effect";
 	case ROSTER_E_NOMETHOD:      return "the daemon does not implement this method";
+	case ROSTER_E_EXISTS:        return "the name is already taken";
+	case ROSTER_E_INUSE:         return "the role is held by principals or built in";
+	case ROSTER_E_AUTH:          return "a valid token is needed on this connection";
 	default:                     return "unknown error";
 	}
 }
@@ -619,5 +655,31 @@ int roster_client_delete(struct roster *r, const char *id)
 		return set_local(r, ROSTER_E_ARGS, "the client id is not valid UTF-8");
 	rc = roster_call(r, "io.roster.Clients.Delete", params, NULL);
 	json_decref(params);
+	return rc;
+}
+
+int roster_authenticate(struct roster *r, const char *token)
+{
+	json_t *params = NULL, *secret = NULL;
+	int rc;
+
+	if (r == NULL)
+		return ROSTER_E_ARGS;
+	if (token == NULL)
+		return set_local(r, ROSTER_E_ARGS, "missing token");
+	secret = json_string(token);
+	if (secret == NULL)
+		return set_local(r, ROSTER_E_ARGS, "the token is not valid UTF-8");
+	params = json_object();
+	if (params == NULL || json_object_set(params, "token", secret) < 0) {
+		rc = set_local(r, ROSTER_E_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = roster_call_sensitive(r, "io.roster.Admin.Authenticate", params, NULL);
+out:
+	json_decref(params);
+	/* jansson frees strings without wiping them; its copy is ours to clear. */
+	explicit_bzero((char *)json_string_value(secret), json_string_length(secret));
+	json_decref(secret);
 	return rc;
 }

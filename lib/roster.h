@@ -7,6 +7,9 @@
  * errors into a roster_error code plus the error's name and parameters.
  *
  * Identity is not sent: the daemon takes the caller's uid from the kernel.
+ * A uid is bound to a principal, which holds one role (its capabilities and
+ * the client fields it may see). A principal may also require a token (see
+ * roster_authenticate()).
  *
  * Ownership, as in every function below: a json_t passed in is borrowed
  * (the caller keeps its reference); a json_t returned through a ret_
@@ -67,10 +70,18 @@ enum roster_error {
 	ROSTER_E_KEYRING = -113,        /* io.roster.KeyringCorrupt */
 	ROSTER_E_INTERNAL = -114,       /* io.roster.InternalError */
 	ROSTER_E_NOMETHOD = -115,       /* org.varlink.service.MethodNotFound / InterfaceNotFound */
+	ROSTER_E_EXISTS = -116,         /* io.roster.Exists: the name (principal, role) is taken */
+	ROSTER_E_INUSE = -117,          /* io.roster.InUse: the role is held by principals or built in */
+	ROSTER_E_AUTH = -118,           /* io.roster.AuthenticationRequired: no valid token yet */
 };
 
-/* The largest message either side sends, terminating NUL included. */
+/* The largest call a client may send (the daemon's limit), terminating NUL included. */
 #define ROSTER_MAX_MESSAGE (64u * 1024u)
+/*
+ * The largest reply the library accepts: a page of List (up to 1000
+ * clients) can be several MiB. The daemon never sends more.
+ */
+#define ROSTER_MAX_REPLY (16u * 1024u * 1024u)
 
 struct roster;
 
@@ -120,6 +131,38 @@ const char *roster_error_message(const struct roster *r);
 
 /* A short English description of a roster_error code. Never NULL. */
 const char *roster_strerror(int code);
+
+/*
+ * Present a principal's token on this connection (io.roster.Admin.
+ * Authenticate), as roster_call_sensitive() does: the encoded message and
+ * this library's copies of the token are wiped once it is sent. The caller
+ * keeps and wipes its own copy.
+ *
+ * A principal created with a token (rosterctl principal add NAME --uid UID
+ * --role ROLE --token) lets several services share one uid, each with its
+ * own role. Such a service keeps its token ("roster_" and 64 hex digits,
+ * shown once at creation or by rosterctl token rotate) in a file only its
+ * account can read, and authenticates once per connection, right after
+ * connecting and before any other call:
+ *
+ *     if (roster_connect(NULL, &r) < 0) ...
+ *     rc = roster_authenticate(r, token);
+ *     explicit_bzero(token, strlen(token));
+ *     if (rc == ROSTER_E_AUTH) ...     wrong, expired or revoked (rotated) token
+ *
+ * Until it does, every call on that connection except the public ones
+ * (Status, WhoAmI, introspection) fails with ROSTER_E_AUTH. Each new
+ * connection needs the token again. The token is bound to the uid it was
+ * created for: the same token from another uid is refused. When the token
+ * is rotated, expires or its principal is removed, the next call on a
+ * connection that presented it fails with ROSTER_E_AUTH too: a long-running
+ * service then reads its (new) token again and reconnects. A locked
+ * principal gets ROSTER_E_LOCKED whatever its token.
+ *
+ * Returns 0 once the daemon accepted the token, ROSTER_E_AUTH if it did not,
+ * or another roster_error code.
+ */
+int roster_authenticate(struct roster *r, const char *token);
 
 /* Convenience wrappers for io.roster.Clients. Same conventions as roster_call(). */
 int roster_client_get(struct roster *r, const char *id, json_t **ret_client);

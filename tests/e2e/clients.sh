@@ -85,6 +85,16 @@ expect_exit 0 "client list (table)" ctl client list
 expect_in "$T/out" "Banco Ejemplo" "the table shows names"
 expect_exit 1 "list --after a malformed id is refused" ctl client list --after nonsense
 
+# A page far larger than one call may be (64 KiB): 200 clients with long notes.
+python3 -c '
+import json
+for i in range(200):
+    print(json.dumps({"name": "Bulk %03d" % i, "kind": "enterprise", "notes": "n" * 3000}))' > "$T/bulk.jsonl"
+expect_exit 0 "import 200 clients with 3000-character notes" ctl client import "$T/bulk.jsonl"
+ctl --json client list --limit 1000 > "$T/big" 2> "$T/big.err"
+check "a 600 KB List page reaches rosterctl whole" python3 -c '
+import json, sys; assert len(json.load(open(sys.argv[1]))["clients"]) >= 200' "$T/big"
+
 # --- update with versions ----------------------------------------------------------
 expect_exit 0 "client update --version 1" ctl client update "$A" --tier platinum --version 1
 expect_eq "$(cat "$T/out")" 2 "update prints the new version"

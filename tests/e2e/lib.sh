@@ -27,10 +27,14 @@ ROSTERD_PID=
 N_OK=0
 N_FAIL=0
 
+UNMOUNT=
 cleanup() {
 	if [ -n "$ROSTERD_PID" ] && kill -0 "$ROSTERD_PID" 2>/dev/null; then
 		kill -KILL "$ROSTERD_PID" 2>/dev/null || true
+		wait "$ROSTERD_PID" 2>/dev/null || true
 	fi
+	# A file system a test mounted (root only) goes before the directory does.
+	[ -z "$UNMOUNT" ] || umount "$UNMOUNT" 2>/dev/null || true
 	if [ "$N_FAIL" -gt 0 ] || [ "${KEEP_TMP:-}" = 1 ]; then
 		echo "# daemon log ($LOG):"
 		sed 's/^/#   /' "$LOG" 2>/dev/null | tail -40 || true

@@ -98,10 +98,14 @@ static bool is_declared(const struct declared *d, const char *name)
 
 static bool is_public_by_design(const char *name)
 {
-	/* Authenticate and WhoAmI grant nothing: they prove or report identity. */
+	/*
+	 * Authenticate and WhoAmI grant nothing: they prove or report identity;
+	 * the audit public key is no secret.
+	 */
 	return strcmp(name, "io.roster.Admin.Status") == 0 ||
 	       strcmp(name, "io.roster.Admin.Authenticate") == 0 ||
 	       strcmp(name, "io.roster.Admin.WhoAmI") == 0 ||
+	       strcmp(name, "io.roster.Audit.PublicKey") == 0 ||
 	       strncmp(name, "org.varlink.service.", 20) == 0;
 }
 

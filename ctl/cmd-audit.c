@@ -1,0 +1,351 @@
+/*
+ * cmd-audit.c: rosterctl's "audit" commands, for investigators:
+ * query (io.roster.Audit.Query, paged), export (every matching record as
+ * JSON lines to a file created 0600), verify (Audit.Verify: the daemon's
+ * chain and signatures), pubkey (Audit.PublicKey) and checkpoint.
+ *
+ * Records hold ids and the names of principals and methods, never client
+ * field values; even so they are printed only through ctl_put_safe() or as
+ * JSON.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+
+enum {
+	OPT_CLIENT = 0x100,
+	OPT_PRINCIPAL,
+	OPT_METHOD,
+	OPT_RESULT,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_LIMIT,
+	OPT_ALERTS,
+	OPT_OUT,
+	OPT_HELP,
+};
+
+static const struct option filter_opts[] = {
+	{ "client", required_argument, NULL, OPT_CLIENT },
+	{ "principal", required_argument, NULL, OPT_PRINCIPAL },
+	{ "method", required_argument, NULL, OPT_METHOD },
+	{ "result", required_argument, NULL, OPT_RESULT },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "alerts", no_argument, NULL, OPT_ALERTS },
+	{ "out", required_argument, NULL, OPT_OUT },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/*
+ * Parse the filter options into params (a new object). *ret_limit is the
+ * --limit given (0 for none); *ret_out the --out file when allowed.
+ * Returns -1 to go on, else an exit status.
+ */
+static int parse_filters(struct ctl_ctx *ctx, int argc, char **argv, bool allow_out,
+			 json_t **ret_params, long long *ret_limit, const char **ret_out)
+{
+	json_t *p = json_object();
+	long long limit = 0;
+	int opt;
+
+	if (p == NULL)
+		return CTL_EXIT_FAIL;
+	while ((opt = getopt_long(argc, argv, "", filter_opts, NULL)) != -1) {
+		const char *key = NULL;
+
+		switch (opt) {
+		case OPT_CLIENT: key = "client"; break;
+		case OPT_PRINCIPAL: key = "principal"; break;
+		case OPT_METHOD: key = "method"; break;
+		case OPT_RESULT: key = "result"; break;
+		case OPT_SINCE: key = "since"; break;
+		case OPT_UNTIL: key = "until"; break;
+		case OPT_ALERTS:
+			json_object_set_new(p, "alerts", json_true());
+			continue;
+		case OPT_LIMIT:
+			if (ctl_parse_int("--limit", optarg, 1, 1000000000, &limit) < 0)
+				goto usage;
+			continue;
+		case OPT_OUT:
+			if (!allow_out)
+				goto usage;
+			*ret_out = optarg;
+			continue;
+		case OPT_HELP:
+			json_decref(p);
+			return ctl_help(ctx);
+		default:
+			goto usage;
+		}
+		json_object_set_new(p, key, json_string(optarg));
+	}
+	if (optind != argc)
+		goto usage;
+	*ret_params = p;
+	*ret_limit = limit;
+	return -1;
+usage:
+	json_decref(p);
+	return ctl_usage(ctx);
+}
+
+/*
+ * Fetch matching records page by page (the daemon gives at most 1000 a
+ * call), passing each to fn, until limit records (0: all) have been seen.
+ */
+static int each_record(struct ctl_ctx *ctx, json_t *params, long long limit,
+		       int (*fn)(const json_t *rec, void *data), void *data)
+{
+	long long seen = 0;
+	json_int_t after = 0;
+
+	for (;;) {
+		json_t *reply = NULL, *recs, *rec;
+		long long page = 1000;
+		size_t i;
+
+		if (limit > 0 && limit - seen < page)
+			page = limit - seen;
+		json_object_set_new(params, "after", json_integer(after));
+		json_object_set_new(params, "limit", json_integer(page));
+		if (ctl_call(ctx, "io.roster.Audit.Query", json_incref(params), &reply) < 0)
+			return CTL_E_FAIL;
+		recs = ctl_member(reply, "records", JSON_ARRAY);
+		if (recs == NULL) {
+			json_decref(reply);
+			return CTL_E_FAIL;
+		}
+		json_array_foreach(recs, i, rec) {
+			if (fn(rec, data) < 0) {
+				json_decref(reply);
+				return CTL_E_FAIL;
+			}
+			after = json_integer_value(json_object_get(rec, "seq"));
+			seen++;
+		}
+		i = json_array_size(recs);
+		json_decref(reply);
+		if ((long long)i < page || (limit > 0 && seen >= limit))
+			return 0;
+	}
+}
+
+struct table {
+	json_t *rows;          /* collected for alignment */
+};
+
+static int collect(const json_t *rec, void *data)
+{
+	struct table *t = data;
+
+	return json_array_append(t->rows, (json_t *)rec);
+}
+
+static int cmd_query(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	static const char *const headers[] = {
+		"SEQ", "TIME", "PRINCIPAL", "UID", "PID", "METHOD", "RESULT", "RECORDS", "IDS", "ALERT",
+	};
+	enum { NCOLS = 10 };
+	struct table t = { json_array() };
+	json_t *params = NULL, *rec;
+	char (*nums)[4][24] = NULL;
+	char **ids = NULL;
+	const char **cells = NULL;
+	const char *out = NULL;
+	long long limit;
+	size_t n, i;
+	int rc;
+
+	rc = parse_filters(ctx, argc, argv, false, &params, &limit, &out);
+	if (rc >= 0) {
+		json_decref(t.rows);
+		return rc;
+	}
+	rc = CTL_EXIT_FAIL;
+	if (t.rows == NULL || each_record(ctx, params, limit ? limit : 100, collect, &t) < 0)
+		goto out;
+	if (ctx->json) {
+		json_t *doc = json_pack("{s:O}", "records", t.rows);
+
+		ctl_print_json(doc);
+		json_decref(doc);
+		rc = CTL_EXIT_OK;
+		goto out;
+	}
+	n = json_array_size(t.rows);
+	nums = calloc(n + 1, sizeof(*nums));
+	ids = calloc(n + 1, sizeof(*ids));
+	cells = calloc(n * NCOLS + 1, sizeof(*cells));
+	if (nums == NULL || ids == NULL || cells == NULL) {
+		ctl_warnx("out of memory");
+		goto out;
+	}
+	json_array_foreach(t.rows, i, rec) {
+		const char **row = cells + i * NCOLS;
+		const char *alert = json_string_value(json_object_get(rec, "alert"));
+
+		snprintf(nums[i][0], 24, "%lld", (long long)json_integer_value(json_object_get(rec, "seq")));
+		snprintf(nums[i][1], 24, "%lld", (long long)json_integer_value(json_object_get(rec, "uid")));
+		snprintf(nums[i][2], 24, "%lld", (long long)json_integer_value(json_object_get(rec, "pid")));
+		snprintf(nums[i][3], 24, "%lld",
+			 (long long)json_integer_value(json_object_get(rec, "records")));
+		ids[i] = ctl_join(json_object_get(rec, "ids"), ",");
+		if (ids[i] == NULL)
+			goto out;
+		row[0] = nums[i][0];
+		row[1] = json_string_value(json_object_get(rec, "time"));
+		row[2] = json_string_value(json_object_get(rec, "principal"));
+		row[3] = nums[i][1];
+		row[4] = nums[i][2];
+		row[5] = json_string_value(json_object_get(rec, "method"));
+		if (row[5] == NULL || *row[5] == '\0')
+			row[5] = "(not a call)";
+		row[6] = json_string_value(json_object_get(rec, "result"));
+		row[7] = nums[i][3];
+		row[8] = ids[i];
+		row[9] = alert && *alert ? alert : "-";
+	}
+	rc = ctl_print_table(NCOLS, headers, cells, n) < 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+out:
+	if (ids != NULL)
+		for (i = 0; i < json_array_size(t.rows); i++)
+			free(ids[i]);
+	free(ids);
+	free(nums);
+	free(cells);
+	json_decref(t.rows);
+	json_decref(params);
+	return rc;
+}
+
+static int write_line(const json_t *rec, void *data)
+{
+	FILE *f = data;
+
+	if (json_dumpf(rec, f, JSON_COMPACT) < 0 || fputc('\n', f) == EOF) {
+		ctl_warnx("cannot write the export: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_export(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	json_t *params = NULL;
+	const char *out = NULL;
+	long long limit;
+	FILE *f = NULL;
+	int fd, rc;
+
+	rc = parse_filters(ctx, argc, argv, true, &params, &limit, &out);
+	if (rc >= 0)
+		return rc;
+	if (out == NULL) {
+		json_decref(params);
+		return ctl_usage(ctx);
+	}
+	rc = CTL_EXIT_FAIL;
+	/* A new file, private from the first byte: exports name principals and client ids. */
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		ctl_warnx("%s: %s", out, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	if (each_record(ctx, params, limit, write_line, f) == 0)
+		rc = CTL_EXIT_OK;
+out:
+	if (f != NULL && fclose(f) != 0 && rc == CTL_EXIT_OK) {
+		ctl_warnx("%s: %s", out, strerror(errno));
+		rc = CTL_EXIT_FAIL;
+	}
+	json_decref(params);
+	return rc;
+}
+
+static int cmd_verify(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	static const char *const keys[] = { "ok", "records", "checkpoints", "first_bad", "problem", NULL };
+	json_t *reply = NULL;
+	int rc;
+
+	rc = ctl_operands(ctx, argc, argv, 0);
+	if (rc >= 0)
+		return rc;
+	if (ctl_call(ctx, "io.roster.Audit.Verify", json_object(), &reply) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctx->json)
+		ctl_print_json(reply);
+	else
+		ctl_print_record(reply, keys);
+	/* A broken chain is a failed check: exit 1, so scripts notice. */
+	rc = json_is_true(json_object_get(reply, "ok")) ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+	if (rc != CTL_EXIT_OK && !ctx->json)
+		ctl_warnx("the audit trail does not verify");
+	json_decref(reply);
+	return rc;
+}
+
+static int cmd_pubkey(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	json_t *reply = NULL, *pk;
+	int rc;
+
+	rc = ctl_operands(ctx, argc, argv, 0);
+	if (rc >= 0)
+		return rc;
+	if (ctl_call(ctx, "io.roster.Audit.PublicKey", json_object(), &reply) < 0)
+		return CTL_EXIT_FAIL;
+	pk = ctl_member(reply, "pubkey", JSON_STRING);
+	if (pk != NULL) {
+		if (ctx->json)
+			ctl_print_json(reply);
+		else
+			printf("%s\n", json_string_value(pk));
+	}
+	json_decref(reply);
+	return pk != NULL ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+}
+
+static int cmd_checkpoint(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	json_t *reply = NULL;
+	int rc;
+
+	rc = ctl_operands(ctx, argc, argv, 0);
+	if (rc >= 0)
+		return rc;
+	if (ctl_call(ctx, "io.roster.Audit.Checkpoint", json_object(), &reply) < 0)
+		return CTL_EXIT_FAIL;
+	if (ctx->json)
+		ctl_print_json(reply);
+	json_decref(reply);
+	return CTL_EXIT_OK;
+}
+
+#define FILTERS "[--client ID] [--principal NAME] [--method M] [--result R] [--alerts] " \
+	"[--since TIME] [--until TIME] [--limit N]"
+
+const struct ctl_cmd ctl_audit_cmds[] = {
+	{ "audit", "query", FILTERS, cmd_query },
+	{ "audit", "export", "--out FILE " FILTERS, cmd_export },
+	{ "audit", "verify", "", cmd_verify },
+	{ "audit", "pubkey", "", cmd_pubkey },
+	{ "audit", "checkpoint", "", cmd_checkpoint },
+	{ NULL, NULL, NULL, NULL },
+};

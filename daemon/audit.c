@@ -1,0 +1,626 @@
+/*
+ * audit.c: the audit writer (see audit.h for the rules it keeps).
+ *
+ * Threads: audit_submit(), the timeout timer and the completion callback
+ * run on the loop thread; writer_main() runs on its own thread with its
+ * own database connection. They share only the queues below, under one
+ * mutex. This module logs counts and failures, never a record's content.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "daemon/audit.h"
+#include "daemon/keys.h"
+#include "daemon/log.h"
+#include "daemon/store.h"
+#include "daemon/util.h"
+#include "lib/audit-hash.h"
+
+struct audit {
+	uv_loop_t *loop;
+	uv_async_t async;               /* the writer tells the loop a batch is done */
+	uv_timer_t timer;               /* answers jobs stuck past the timeout */
+	struct store *w;                /* the writer's connection */
+	unsigned char sign_sk[64];      /* copied into this sodium_malloc'ed struct */
+	unsigned char sign_pk[32];
+	struct audit_config cfg;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct audit_job *queue, *queue_tail;   /* waiting for the writer */
+	struct audit_job *inflight;             /* the writer's current batch */
+	struct audit_job *done, *done_tail;     /* committed (or failed), for the loop */
+	bool stopping;
+	bool want_checkpoint;
+	/* The chain's head and counters: written by the writer, read under mu. */
+	int64_t head_seq;
+	unsigned char head_hash[32];
+	int64_t last_cp_seq;
+	int64_t last_cp_time_us;
+	struct audit_stats stats;
+	void (*hook)(int64_t head_seq, void *data);
+	void *hook_data;
+	int handles_open;
+};
+
+/* ---- records ------------------------------------------------------------- */
+
+void audit_rec_init(struct audit_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void audit_rec_free(struct audit_rec *r)
+{
+	free(r->ids);
+	r->ids = NULL;
+	r->ids_len = r->ids_cap = 0;
+}
+
+int audit_rec_add_id(struct audit_rec *r, const char *id)
+{
+	size_t n = strlen(id), need = r->ids_len + n + 2;
+
+	if (need > r->ids_cap) {
+		size_t cap = r->ids_cap ? r->ids_cap * 2 : 64;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(r->ids, cap);
+		if (p == NULL)
+			return -ENOMEM;
+		r->ids = p;
+		r->ids_cap = cap;
+	}
+	if (r->ids_len > 0)
+		r->ids[r->ids_len++] = ' ';
+	memcpy(r->ids + r->ids_len, id, n + 1);
+	r->ids_len += n;
+	return 0;
+}
+
+const char *audit_result_of(const json_t *msg, const char **ret_error)
+{
+	static const struct {
+		const char *error;
+		const char *result;
+	} map[] = {
+		{ "io.roster.PermissionDenied", "denied" },
+		{ "io.roster.AuthenticationRequired", "denied" },
+		{ "io.roster.QuotaExceeded", "denied" },
+		{ "org.varlink.service.PermissionDenied", "denied" },
+		{ "io.roster.Locked", "locked" },
+		{ "io.roster.NotFound", "not_found" },
+		{ "org.varlink.service.InvalidParameter", "invalid" },
+		{ "org.varlink.service.MethodNotFound", "invalid" },
+		{ "org.varlink.service.InterfaceNotFound", "invalid" },
+		{ "io.roster.ProtocolError", "invalid" },
+	};
+	const char *err = json_string_value(json_object_get(msg, "error"));
+
+	*ret_error = err ? err : "";
+	if (err == NULL)
+		return msg ? "ok" : "error";
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(err, map[i].error) == 0)
+			return map[i].result;
+	return "error";
+}
+
+struct audit_job *audit_job_new(void)
+{
+	struct audit_job *j = calloc(1, sizeof(*j));
+
+	if (j != NULL)
+		audit_rec_init(&j->rec);
+	return j;
+}
+
+void audit_job_free(struct audit_job *j)
+{
+	if (j == NULL)
+		return;
+	audit_rec_free(&j->rec);
+	json_decref(j->reply);
+	json_decref(j->mctx);
+	free(j);
+}
+
+/* ---- the writer thread ------------------------------------------------------ */
+
+static void field_names(unsigned fields, char *buf, size_t size)
+{
+	static const char *const names[] = { "identity", "contact", "commercial", "internal" };
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < 4; i++)
+		if (fields & (1u << i)) {
+			int n = snprintf(buf + off, size - off, "%s%s", off ? " " : "", names[i]);
+
+			if (n > 0 && (size_t)n < size - off)
+				off += (size_t)n;
+		}
+}
+
+/* Append one job's record to the chain (writer thread, inside the batch). */
+static int append(struct audit *a, struct audit_job *j)
+{
+	struct audit_fields f;
+	unsigned char hash[32];
+	char fields[64];
+	const char *error;
+	int r;
+
+	field_names(j->rec.records > 0 ? j->rec.fields : 0, fields, sizeof(fields));
+	f.seq = a->head_seq + 1;
+	f.time_us = j->rec.time_us;
+	f.principal = j->rec.principal[0] ? j->rec.principal : "unknown";
+	f.uid = j->rec.uid;
+	f.gid = j->rec.gid;
+	f.pid = j->rec.pid;
+	f.role = j->rec.role;
+	f.method = j->rec.method;
+	f.ids = j->rec.ids ? j->rec.ids : "";
+	f.fields = fields;
+	f.records = j->rec.records;
+	f.result = audit_result_of(j->reply, &error);
+	f.error = error;
+	f.alert = j->rec.alert;
+	audit_hash(a->head_hash, &f, hash);
+	r = store_audit_append(a->w, &f, a->head_hash, hash);
+	if (r < 0)
+		return r;
+	a->head_seq = f.seq;
+	memcpy(a->head_hash, hash, 32);
+	return 0;
+}
+
+static int checkpoint(struct audit *a)
+{
+	unsigned char msg[AUDIT_CP_MSG_BYTES], sig[64];
+	int64_t now = now_usec();
+	int r;
+
+	audit_checkpoint_message(a->head_seq, a->head_hash, now, msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), a->sign_sk);
+	r = store_audit_checkpoint_add(a->w, a->head_seq, now, a->head_hash, a->sign_pk, sig);
+	if (r == 0) {
+		a->last_cp_seq = a->head_seq;
+		a->last_cp_time_us = now;
+	}
+	return r;
+}
+
+static bool checkpoint_due(struct audit *a, bool by_time)
+{
+	if (a->head_seq == a->last_cp_seq)
+		return false;
+	if (a->want_checkpoint || a->head_seq - a->last_cp_seq >= a->cfg.checkpoint_every)
+		return true;
+	return by_time && now_usec() - a->last_cp_time_us >= a->cfg.checkpoint_secs * 1000000;
+}
+
+/* Write one batch in one transaction. Returns 0 or a negative errno (nothing written). */
+static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
+{
+	int64_t seq0 = a->head_seq, cp_seq0 = a->last_cp_seq, cp_time0 = a->last_cp_time_us;
+	unsigned char hash0[32];
+	int r;
+
+	memcpy(hash0, a->head_hash, 32);
+	r = store_exec(a->w, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	for (struct audit_job *j = batch; j != NULL && r == 0; j = j->next) {
+		if (j->mutate != NULL) {
+			r = store_exec(a->w, "SAVEPOINT job");
+			if (r < 0)
+				break;
+			j->mutate(a->w, j);
+			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
+				r = store_exec(a->w, "ROLLBACK TO job");
+			if (r == 0)
+				r = store_exec(a->w, "RELEASE job");
+			if (r < 0)
+				break;
+		}
+		r = append(a, j);
+	}
+	if (r == 0 && (cp || checkpoint_due(a, true)))
+		r = checkpoint(a);
+	if (r == 0)
+		r = store_exec(a->w, "COMMIT");
+	if (r < 0) {
+		(void)store_exec(a->w, "ROLLBACK");
+		a->head_seq = seq0;
+		memcpy(a->head_hash, hash0, 32);
+		a->last_cp_seq = cp_seq0;
+		a->last_cp_time_us = cp_time0;
+	}
+	return r;
+}
+
+static void *writer_main(void *arg)
+{
+	struct audit *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		struct audit_job *batch, *last;
+		struct timespec until;
+		bool cp;
+		size_t n = 0;
+		int r;
+
+		while (a->queue == NULL && !a->stopping && !(a->want_checkpoint && a->head_seq > a->last_cp_seq)) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += a->cfg.checkpoint_secs;
+			if (pthread_cond_timedwait(&a->cv, &a->mu, &until) == ETIMEDOUT)
+				break;
+		}
+		if (a->queue == NULL && a->stopping)
+			break;
+		/* Take up to AUDIT_MAX_BATCH jobs; the rest wait for the next batch. */
+		batch = a->queue;
+		last = NULL;
+		for (struct audit_job *j = batch; j != NULL && n < AUDIT_MAX_BATCH; j = j->next, n++) {
+			j->in_writer = true;
+			last = j;
+		}
+		if (last != NULL) {
+			a->queue = last->next;
+			if (a->queue == NULL)
+				a->queue_tail = NULL;
+			last->next = NULL;
+		}
+		a->inflight = batch;
+		cp = a->want_checkpoint;
+		a->want_checkpoint = false;
+		pthread_mutex_unlock(&a->mu);
+
+		if (batch == NULL && !checkpoint_due(a, true) && !cp) {
+			pthread_mutex_lock(&a->mu);
+			a->inflight = NULL;
+			continue;
+		}
+		r = write_batch(a, batch, cp);
+		if (r < 0)
+			log_err("audit: a batch of %zu records could not be committed; its calls are "
+				"answered io.roster.AuditUnavailable", n);
+
+		pthread_mutex_lock(&a->mu);
+		a->inflight = NULL;
+		for (struct audit_job *j = batch; j != NULL; j = j->next)
+			j->status = r;
+		if (batch != NULL) {
+			if (a->done_tail)
+				a->done_tail->next = batch;
+			else
+				a->done = batch;
+			a->done_tail = last;
+		}
+		a->stats.head_seq = a->head_seq;
+		a->stats.last_checkpoint_seq = a->last_cp_seq;
+		if (r == 0) {
+			a->stats.records += (int64_t)n;
+			a->stats.batches += n > 0;
+		} else {
+			a->stats.failures++;
+		}
+		uv_async_send(&a->async);
+	}
+	/* A last checkpoint on the way out, so a clean stop leaves a signed head. */
+	if (a->head_seq > a->last_cp_seq && write_batch(a, NULL, true) == 0)
+		a->stats.last_checkpoint_seq = a->last_cp_seq;
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+/* ---- the loop side ------------------------------------------------------------ */
+
+/* Answer and free the jobs the writer has finished (loop thread). */
+static void drain_done(struct audit *a)
+{
+	struct audit_job *list;
+	int64_t head;
+
+	pthread_mutex_lock(&a->mu);
+	list = a->done;
+	a->done = a->done_tail = NULL;
+	head = a->head_seq;
+	pthread_mutex_unlock(&a->mu);
+	while (list != NULL) {
+		struct audit_job *j = list;
+
+		list = j->next;
+		j->next = NULL;
+		if (!j->answered) {
+			j->answered = true;
+			if (j->done)
+				j->done(j, j->status);
+		}
+		audit_job_free(j);
+	}
+	if (a->hook)
+		a->hook(head, a->hook_data);
+}
+
+static void on_async(uv_async_t *h)
+{
+	drain_done(h->data);
+}
+
+/*
+ * A job waiting past the timeout is answered AuditUnavailable now. If the
+ * writer already holds it, its record (and change) may still commit later;
+ * the caller was told it failed, and the trail shows what happened.
+ */
+static void on_timer(uv_timer_t *t)
+{
+	struct audit *a = t->data;
+	int64_t now = (int64_t)uv_now(a->loop);
+	struct audit_job *expired = NULL, **pp;
+
+	pthread_mutex_lock(&a->mu);
+	for (pp = &a->queue; *pp != NULL;) {
+		struct audit_job *j = *pp;
+
+		if (now - j->queued_ms < AUDIT_REPLY_TIMEOUT_MS) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (a->queue_tail == j || a->queue == NULL)
+			a->queue_tail = NULL;
+		j->next = expired;
+		expired = j;
+	}
+	if (a->queue != NULL && a->queue_tail == NULL)
+		for (struct audit_job *j = a->queue; j; j = j->next)
+			a->queue_tail = j;
+	for (struct audit_job *j = a->inflight; j != NULL; j = j->next)
+		if (!j->answered && now - j->queued_ms >= AUDIT_REPLY_TIMEOUT_MS) {
+			j->answered = true;
+			if (j->done)
+				j->done(j, -ETIMEDOUT);
+		}
+	pthread_mutex_unlock(&a->mu);
+	if (expired != NULL)
+		log_err("audit: records not committed within %d ms; answering AuditUnavailable",
+			AUDIT_REPLY_TIMEOUT_MS);
+	while (expired != NULL) {
+		struct audit_job *j = expired;
+
+		expired = j->next;
+		j->answered = true;
+		if (j->done)
+			j->done(j, -ETIMEDOUT);
+		audit_job_free(j);
+	}
+}
+
+void audit_submit(struct audit *a, struct audit_job *j)
+{
+	j->queued_ms = (int64_t)uv_now(a->loop);
+	j->next = NULL;
+	pthread_mutex_lock(&a->mu);
+	if (a->queue_tail)
+		a->queue_tail->next = j;
+	else
+		a->queue = j;
+	a->queue_tail = j;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+void audit_request_checkpoint(struct audit *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->want_checkpoint = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+}
+
+void audit_get_stats(struct audit *a, struct audit_stats *ret)
+{
+	pthread_mutex_lock(&a->mu);
+	*ret = a->stats;
+	pthread_mutex_unlock(&a->mu);
+}
+
+void audit_set_commit_hook(struct audit *a, void (*hook)(int64_t head_seq, void *data), void *data)
+{
+	a->hook = hook;
+	a->hook_data = data;
+}
+
+int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const struct keys *k,
+		const struct audit_config *cfg)
+{
+	struct audit *a;
+	int r;
+
+	/* Locked memory: the struct holds a copy of the signing key. */
+	a = sodium_malloc(sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	memset(a, 0, sizeof(*a));
+	a->loop = loop;
+	a->cfg = *cfg;
+	if (a->cfg.checkpoint_every < 1)
+		a->cfg.checkpoint_every = AUDIT_DEFAULT_CP_EVERY;
+	if (a->cfg.checkpoint_secs < 1)
+		a->cfg.checkpoint_secs = AUDIT_DEFAULT_CP_SECS;
+	memcpy(a->sign_sk, k->sign_sk, 64);
+	memcpy(a->sign_pk, k->sign_pk, 32);
+	r = store_open(db_path, k, &a->w);
+	if (r == 0)
+		r = store_audit_head(a->w, &a->head_seq, a->head_hash);
+	if (r == 0)
+		r = store_audit_last_checkpoint(a->w, &a->last_cp_seq, &a->last_cp_time_us);
+	if (r < 0) {
+		store_close(a->w);
+		sodium_free(a);
+		return r;
+	}
+	a->stats.head_seq = a->head_seq;
+	a->stats.last_checkpoint_seq = a->last_cp_seq;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	uv_async_init(loop, &a->async, on_async);
+	uv_timer_init(loop, &a->timer);
+	a->async.data = a->timer.data = a;
+	a->handles_open = 2;
+	uv_timer_start(&a->timer, on_timer, 500, 500);
+	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+		log_err("audit: cannot start the writer thread");
+		store_close(a->w);
+		uv_close((uv_handle_t *)&a->async, NULL);
+		uv_close((uv_handle_t *)&a->timer, NULL);
+		/* The handles reference a; it is leaked rather than freed under them. */
+		return -EAGAIN;
+	}
+	log_info("audit: chain head at record %lld, last checkpoint at %lld",
+		 (long long)a->head_seq, (long long)a->last_cp_seq);
+	*ret = a;
+	return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct audit *a = h->data;
+
+	if (--a->handles_open == 0)
+		sodium_free(a);         /* wipes the signing key copy */
+}
+
+void audit_stop(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stopping = true;
+	pthread_cond_signal(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->thread, NULL);
+	drain_done(a);
+	log_info("audit: stopped at record %lld (%lld records in %lld batches this run)",
+		 (long long)a->head_seq, (long long)a->stats.records, (long long)a->stats.batches);
+	store_close(a->w);
+	a->w = NULL;
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	uv_timer_stop(&a->timer);
+	uv_close((uv_handle_t *)&a->async, on_handle_closed);
+	uv_close((uv_handle_t *)&a->timer, on_handle_closed);
+}
+
+/* ---- verification ------------------------------------------------------------ */
+
+struct verify {
+	const unsigned char *pubkey;
+	int64_t expect_seq;
+	unsigned char running[32];
+	int64_t records;
+	int64_t checkpoints;
+	/* Checkpoints, read first, checked against the records as the walk passes them. */
+	int64_t *cp_seq;
+	unsigned char (*cp_hash)[32];
+	size_t n_cp, cp_next;
+	int64_t first_bad;
+	char problem[160];
+};
+
+static int bad(struct verify *v, int64_t seq, const char *why)
+{
+	v->first_bad = seq;
+	snprintf(v->problem, sizeof(v->problem), "%s", why);
+	return 1;
+}
+
+static int verify_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
+		     const unsigned char *pubkey, const unsigned char *sig, void *data)
+{
+	struct verify *v = data;
+	unsigned char msg[AUDIT_CP_MSG_BYTES];
+	void *p;
+
+	audit_checkpoint_message(seq, hash, time_us, msg);
+	if (crypto_sign_verify_detached(sig, msg, sizeof(msg), pubkey) != 0)
+		return bad(v, seq, "a checkpoint's signature does not verify");
+	if (sodium_memcmp(pubkey, v->pubkey, 32) != 0)
+		return bad(v, seq, "a checkpoint is signed by a key that is not this registry's");
+	if ((p = realloc(v->cp_seq, (v->n_cp + 1) * sizeof(*v->cp_seq))) == NULL)
+		return -ENOMEM;
+	v->cp_seq = p;
+	if ((p = realloc(v->cp_hash, (v->n_cp + 1) * sizeof(*v->cp_hash))) == NULL)
+		return -ENOMEM;
+	v->cp_hash = p;
+	v->cp_seq[v->n_cp] = seq;
+	memcpy(v->cp_hash[v->n_cp], hash, 32);
+	v->n_cp++;
+	v->checkpoints++;
+	return 0;
+}
+
+static int verify_rec(const struct audit_fields *f, const unsigned char *prev,
+		      const unsigned char *hash, void *data)
+{
+	struct verify *v = data;
+	unsigned char h[32];
+
+	if (f->seq != v->expect_seq)
+		return bad(v, v->expect_seq, f->seq > v->expect_seq ? "records are missing"
+					     : "records are out of order or repeated");
+	if (sodium_memcmp(prev, v->running, 32) != 0)
+		return bad(v, f->seq, "prev_hash does not match the previous record");
+	audit_hash(v->running, f, h);
+	if (sodium_memcmp(h, hash, 32) != 0)
+		return bad(v, f->seq, "the record's content does not match its hash");
+	while (v->cp_next < v->n_cp && v->cp_seq[v->cp_next] < f->seq)
+		v->cp_next++;       /* a checkpoint for a record that does not exist is caught below */
+	if (v->cp_next < v->n_cp && v->cp_seq[v->cp_next] == f->seq) {
+		if (sodium_memcmp(v->cp_hash[v->cp_next], h, 32) != 0)
+			return bad(v, f->seq, "a signed checkpoint disagrees with the chain");
+		v->cp_next++;
+	}
+	memcpy(v->running, h, 32);
+	v->expect_seq++;
+	v->records++;
+	return 0;
+}
+
+int audit_verify(struct store *s, const unsigned char pubkey[32], struct audit_verify_result *ret)
+{
+	struct verify v;
+	int r;
+
+	memset(&v, 0, sizeof(v));
+	v.pubkey = pubkey;
+	v.expect_seq = 1;
+	r = store_audit_walk(s, verify_rec, verify_cp, &v);
+	if (r == 0 && v.n_cp > 0 && v.cp_seq[v.n_cp - 1] >= v.expect_seq)
+		r = bad(&v, v.cp_seq[v.n_cp - 1], "a signed checkpoint covers records that are gone "
+			"(the chain was truncated)");
+	free(v.cp_seq);
+	free(v.cp_hash);
+	if (r < 0)
+		return r;
+	memset(ret, 0, sizeof(*ret));
+	ret->ok = r == 0;
+	ret->records = v.records;
+	ret->checkpoints = v.checkpoints;
+	ret->first_bad = v.first_bad;
+	memcpy(ret->problem, v.problem, sizeof(ret->problem));
+	return 0;
+}

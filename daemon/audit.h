@@ -1,0 +1,149 @@
+/*
+ * audit.h: the audit writer. Every call becomes one record, committed
+ * before the call's reply is sent ("fail closed").
+ *
+ * Calls hand their finished reply and record to audit_submit(). A writer
+ * thread with its own database connection takes everything queued, writes
+ * it in one transaction (one fsync for the whole batch: group commit) and
+ * hands the batch back to the loop thread, which sends the replies. Changes
+ * to clients run on the writer thread inside the same transaction as their
+ * record (audit_job.mutate), in a savepoint of their own, so a change is
+ * never committed without its record nor its record without the change.
+ *
+ * If the batch cannot be committed, every reply in it is replaced by
+ * io.roster.AuditUnavailable; a job that waits longer than
+ * AUDIT_REPLY_TIMEOUT_MS is answered that way too, so a stuck disk never
+ * hangs a caller. Nothing is ever answered unaudited.
+ *
+ * Every checkpoint_every records or checkpoint_secs seconds the writer signs
+ * the head of the chain (doc/audit-format.md). This module never sees a
+ * client field value, passphrase or token: records hold ids only.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "daemon/auth.h"
+
+struct store;
+struct keys;
+
+#define AUDIT_REPLY_TIMEOUT_MS 5000
+#define AUDIT_MAX_BATCH 4096
+#define AUDIT_DEFAULT_CP_EVERY 1000
+#define AUDIT_DEFAULT_CP_SECS 10
+
+/* A record being assembled by the dispatcher and handlers. */
+struct audit_rec {
+	int64_t time_us;
+	char principal[AUTH_NAME_MAX + 1];
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char role[AUTH_NAME_MAX + 1];
+	char method[256];
+	char *ids;                      /* space-separated, malloc'ed; NULL for none */
+	size_t ids_len;
+	size_t ids_cap;
+	unsigned fields;                /* field classes disclosed */
+	int64_t records;
+	char alert[16];
+};
+
+struct audit_job;
+
+/*
+ * A change to run on the writer thread, inside the batch transaction. It
+ * must set j->reply (the whole reply message) and may add ids to j->rec.
+ * If the reply is an error the savepoint is rolled back.
+ */
+typedef void (*audit_mutate_fn)(struct store *w, struct audit_job *j);
+
+/* Called on the loop thread when the job's record is committed (status 0) or not. */
+typedef void (*audit_done_fn)(struct audit_job *j, int status);
+
+struct audit_job {
+	struct audit_rec rec;
+	json_t *reply;                  /* the reply message; owned by the job */
+	audit_mutate_fn mutate;
+	void *mctx;                     /* for mutate; owned by the submitter */
+	audit_done_fn done;
+	void *data;
+	int status;
+	bool answered;                  /* done() has run (timeout or commit) */
+	bool in_writer;                 /* taken by the writer: may still commit */
+	int64_t queued_ms;
+	struct audit_job *next;
+};
+
+struct audit_config {
+	int64_t checkpoint_every;
+	int64_t checkpoint_secs;
+};
+
+struct audit;
+
+/*
+ * Open the writer's own connection to db_path and start the thread.
+ * Returns 0 and *ret, or a negative errno.
+ */
+int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const struct keys *k,
+		const struct audit_config *cfg);
+
+/*
+ * Commit everything still queued, stop the thread, run the remaining done
+ * callbacks, and free a. NULL does nothing.
+ */
+void audit_stop(struct audit *a);
+
+/* Queue a job (loop thread only). The job is freed by audit after done() returns. */
+void audit_submit(struct audit *a, struct audit_job *j);
+
+/* Ask for a checkpoint with the next batch. */
+void audit_request_checkpoint(struct audit *a);
+
+struct audit_stats {
+	int64_t head_seq;
+	int64_t records;                /* committed since start */
+	int64_t batches;
+	int64_t failures;
+	int64_t last_checkpoint_seq;
+};
+void audit_get_stats(struct audit *a, struct audit_stats *ret);
+
+/* Record helpers. */
+void audit_rec_init(struct audit_rec *r);
+void audit_rec_free(struct audit_rec *r);
+int audit_rec_add_id(struct audit_rec *r, const char *id);
+
+/* The audit result for a reply message ("ok", "denied", ...) and its error name ("" if ok). */
+const char *audit_result_of(const json_t *msg, const char **ret_error);
+
+/* Allocate a job with an initialised record. */
+struct audit_job *audit_job_new(void);
+void audit_job_free(struct audit_job *j);
+
+/* A callback run on the loop thread after every committed batch (for Tail and the shipper). */
+void audit_set_commit_hook(struct audit *a, void (*hook)(int64_t head_seq, void *data), void *data);
+
+/* The outcome of audit_verify(). */
+struct audit_verify_result {
+	bool ok;
+	int64_t records;
+	int64_t checkpoints;
+	int64_t first_bad;              /* the first record (or checkpoint's record) that fails */
+	char problem[160];
+};
+
+/*
+ * Check the whole chain in s: sequence without gaps, each prev_hash, each
+ * hash recomputed, and every checkpoint's signature (by pubkey) and hash.
+ * Returns 0 with *ret filled in (ret->ok says whether all is well), or a
+ * negative errno if the trail could not be read.
+ */
+int audit_verify(struct store *s, const unsigned char pubkey[32], struct audit_verify_result *ret);

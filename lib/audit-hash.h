@@ -1,0 +1,39 @@
+/*
+ * audit-hash.h: the canonical encoding of audit records and checkpoints
+ * (doc/audit-format.md), in one place, so that the daemon that writes the
+ * chain and the verifiers that check it cannot disagree.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUDIT_HASH_BYTES 32
+/* "roster.checkpoint.v1" NUL u64 seq, 32-byte hash, u64 time. */
+#define AUDIT_CP_MSG_BYTES (21 + 8 + 32 + 8)
+
+/* A record's fields in canonical order; strings are never NULL ("" for none). */
+struct audit_fields {
+	int64_t seq;
+	int64_t time_us;
+	const char *principal;
+	int64_t uid;
+	int64_t gid;
+	int64_t pid;
+	const char *role;
+	const char *method;
+	const char *ids;
+	const char *fields;
+	int64_t records;
+	const char *result;
+	const char *error;
+	const char *alert;
+};
+
+/* hash = BLAKE2b-256("roster.audit.v1" NUL prev enc(field)...). */
+void audit_hash(const unsigned char prev[AUDIT_HASH_BYTES], const struct audit_fields *f,
+		unsigned char out[AUDIT_HASH_BYTES]);
+
+/* The bytes a checkpoint's Ed25519 signature covers. */
+void audit_checkpoint_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTES],
+			      int64_t time_us, unsigned char out[AUDIT_CP_MSG_BYTES]);
