@@ -1,16 +1,19 @@
 /*
- * util.c: rosterctl's shared helpers: error and usage messages, safe
- * printing of daemon-supplied text, tables, JSON output, and reading a
- * passphrase from a file or from the terminal without echo.
+ * util.c: rosterctl's shared helpers: error and usage messages, connecting
+ * (and presenting a token), safe printing of daemon-supplied text, tables,
+ * JSON output, and reading a passphrase or token from a file, or a
+ * passphrase from the terminal without echo.
  *
- * Nothing here prints a passphrase, leaves one in memory it frees without
- * wiping, or leaves the terminal with echo turned off.
+ * Nothing here prints a passphrase or a token read from a file, leaves one
+ * in memory it frees without wiping, or leaves the terminal with echo
+ * turned off.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -75,6 +78,38 @@ int ctl_operands(struct ctl_ctx *ctx, int argc, char **argv, int n)
 	return -1;
 }
 
+static int get_secret(const char *file, const char *what, int confirm, char **ret_pass,
+		      size_t *ret_len);
+
+/* Present the token in ctx->token_file on the new connection ctx->r. */
+static int authenticate(struct ctl_ctx *ctx)
+{
+	char *token = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = get_secret(ctx->token_file, "token", 0, &token, &len);
+	if (rc < 0)
+		return rc;
+	rc = roster_authenticate(ctx->r, token);
+	ctl_passphrase_free(token);
+	/*
+	 * Tokens are checked against the encrypted database: while it is
+	 * closed, go on without, so that the public calls (status, whoami)
+	 * still work; any other call is refused on its own.
+	 */
+	if (rc == ROSTER_E_SEALED || rc == ROSTER_E_UNINITIALIZED)
+		return 0;
+	if (rc < 0) {
+		fputs("rosterctl: ", stderr);
+		ctl_put_safe(stderr, ctx->token_file);
+		fputs(": ", stderr);
+		ctl_print_error(stderr, ctx->r);
+		return CTL_E_FAIL;
+	}
+	return 0;
+}
+
 int ctl_connect(struct ctl_ctx *ctx)
 {
 	int rc, e;
@@ -82,13 +117,52 @@ int ctl_connect(struct ctl_ctx *ctx)
 	if (ctx->r != NULL)
 		return 0;
 	rc = roster_connect(ctx->socket, &ctx->r);
-	if (rc == 0)
-		return 0;
-	e = errno;
-	fputs("rosterctl: cannot connect to ", stderr);
-	ctl_put_safe(stderr, ctx->socket);
-	fprintf(stderr, ": %s\n", rc == ROSTER_E_NOMEM ? "out of memory" : strerror(e));
-	return CTL_E_FAIL;
+	if (rc < 0) {
+		e = errno;
+		fputs("rosterctl: cannot connect to ", stderr);
+		ctl_put_safe(stderr, ctx->socket);
+		fprintf(stderr, ": %s\n", rc == ROSTER_E_NOMEM ? "out of memory" : strerror(e));
+		return CTL_E_FAIL;
+	}
+	/* A connection whose token was refused is no use to anything after. */
+	if (ctx->token_file != NULL && authenticate(ctx) < 0) {
+		roster_free(ctx->r);
+		ctx->r = NULL;
+		return CTL_E_FAIL;
+	}
+	return 0;
+}
+
+int ctl_call(struct ctl_ctx *ctx, const char *method, json_t *params, json_t **ret_reply)
+{
+	int rc = CTL_E_FAIL;
+
+	if (params == NULL) {
+		/* jansson refuses strings that are not UTF-8; running out of memory is far rarer. */
+		ctl_warnx("cannot encode the request: an argument is not valid UTF-8");
+		return CTL_E_FAIL;
+	}
+	if (ctl_connect(ctx) < 0)
+		goto out;
+	if (roster_call(ctx->r, method, params, ret_reply) < 0) {
+		ctl_fail(ctx);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(params);
+	return rc;
+}
+
+json_t *ctl_member(const json_t *reply, const char *key, json_type t)
+{
+	json_t *v = json_object_get(reply, key);
+
+	if (v == NULL || json_typeof(v) != t) {
+		ctl_warnx("the daemon's reply has no valid \"%s\"", key);
+		return NULL;
+	}
+	return v;
 }
 
 void ctl_print_error(FILE *f, const struct roster *r)
@@ -178,6 +252,73 @@ void ctl_print_fields(const json_t *obj, const char *const keys[])
 	}
 }
 
+char *ctl_join(const json_t *strings, const char *sep)
+{
+	size_t n = json_array_size(strings), len = 0, seplen = strlen(sep);
+	const json_t *v;
+	size_t i;
+	char *s, *p;
+
+	if (!json_is_array(strings)) {
+		ctl_warnx("the daemon's reply has a malformed list");
+		return NULL;
+	}
+	json_array_foreach(strings, i, v) {
+		if (!json_is_string(v)) {
+			ctl_warnx("the daemon's reply has a malformed list");
+			return NULL;
+		}
+		/* Bounded by the size of one reply, so this cannot overflow. */
+		len += json_string_length(v) + seplen;
+	}
+	s = malloc(n == 0 ? 2 : len + 1);
+	if (s == NULL) {
+		ctl_warnx("out of memory");
+		return NULL;
+	}
+	if (n == 0)
+		return strcpy(s, "-");
+	p = s;
+	json_array_foreach(strings, i, v) {
+		if (i > 0) {
+			memcpy(p, sep, seplen);
+			p += seplen;
+		}
+		/* A NUL inside a string (\u0000) ends the element here, as ctl_put_safe() would. */
+		p = stpcpy(p, json_string_value(v));
+	}
+	*p = '\0';
+	return s;
+}
+
+void ctl_print_record(const json_t *obj, const char *const keys[])
+{
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const json_t *v = json_object_get(obj, keys[i]);
+
+		printf("%s: ", keys[i]);
+		if (v == NULL || json_is_null(v)) {
+			fputs("-", stdout);
+		} else if (json_is_boolean(v)) {
+			fputs(json_is_true(v) ? "yes" : "no", stdout);
+		} else if (json_is_array(v)) {
+			const json_t *e;
+			size_t j;
+
+			if (json_array_size(v) == 0)
+				fputs("-", stdout);
+			json_array_foreach(v, j, e) {
+				if (j > 0)
+					putchar(' ');
+				ctl_put_value(stdout, e);
+			}
+		} else {
+			ctl_put_value(stdout, v);
+		}
+		putchar('\n');
+	}
+}
+
 void ctl_print_json(const json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2));
@@ -238,6 +379,34 @@ int ctl_parse_int(const char *opt, const char *s, long long min, long long max,
 	return 0;
 }
 
+int ctl_parse_duration(const char *opt, const char *s, long long *ret)
+{
+	static const struct {
+		char unit;
+		long long seconds;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	long long n, mult = 1;
+	char *end;
+
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (*end != '\0' && end[1] == '\0')
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (*end == units[i].unit) {
+				mult = units[i].seconds;
+				end++;
+				break;
+			}
+	/* Digits only: strtoll would also take blanks and a sign. */
+	if (*s < '0' || *s > '9' || *end != '\0' || errno != 0 || n < 1 || n > INT_MAX / mult) {
+		ctl_warnx("%s: expected a duration such as 30s, 15m, 12h or 90d (at most %d seconds)",
+			  opt, INT_MAX);
+		return CTL_E_USAGE;
+	}
+	*ret = n * mult;
+	return 0;
+}
+
 /*
  * Every passphrase buffer has this size: room for the passphrase, a trailing
  * newline, one byte to detect excess, and a NUL. One size means a buffer is
@@ -254,12 +423,14 @@ void ctl_passphrase_free(char *pass)
 }
 
 /*
- * Read a passphrase file into buf (cap bytes). The file must be a regular
- * file or a pipe (so that --passphrase-file <(...) works) that neither group
- * nor others may read or write: a readable copy is a leaked passphrase, and
- * a writable one lets someone choose the passphrase that Init will use.
+ * Read a passphrase or token (what) file into buf (cap bytes). The file
+ * must be a regular file or a pipe (so that --passphrase-file <(...) works)
+ * that neither group nor others may read or write: a readable copy is a
+ * leaked secret, and a writable one lets someone choose the passphrase that
+ * Init will use.
  */
-static int read_passphrase_file(const char *path, char *buf, size_t cap, size_t *ret_len)
+static int read_secret_file(const char *path, const char *what, char *buf, size_t cap,
+			    size_t *ret_len)
 {
 	struct stat st;
 	size_t len = 0;
@@ -300,11 +471,11 @@ static int read_passphrase_file(const char *path, char *buf, size_t cap, size_t 
 		len--;
 	/* cap leaves room for the passphrase, a newline and one byte more to detect excess. */
 	if (len > CTL_PASSPHRASE_MAX) {
-		ctl_warnx("%s: the passphrase is longer than %d bytes", path, CTL_PASSPHRASE_MAX);
+		ctl_warnx("%s: the %s is longer than %d bytes", path, what, CTL_PASSPHRASE_MAX);
 		goto out;
 	}
 	if (len == 0) {
-		ctl_warnx("%s: the passphrase is empty", path);
+		ctl_warnx("%s: the %s is empty", path, what);
 		goto out;
 	}
 	*ret_len = len;
@@ -427,7 +598,12 @@ out:
 	return rc;
 }
 
-int ctl_passphrase_get(const char *file, int confirm, char **ret_pass, size_t *ret_len)
+/*
+ * The passphrase (what "passphrase") or token (what "token") from file, or
+ * with file NULL a passphrase typed on the terminal. As ctl_passphrase_get().
+ */
+static int get_secret(const char *file, const char *what, int confirm, char **ret_pass,
+		      size_t *ret_len)
 {
 	size_t len = 0;
 	char *buf;
@@ -439,12 +615,12 @@ int ctl_passphrase_get(const char *file, int confirm, char **ret_pass, size_t *r
 		return CTL_E_FAIL;
 	}
 	if (file != NULL)
-		rc = read_passphrase_file(file, buf, PASS_BUF_SIZE - 1, &len);
+		rc = read_secret_file(file, what, buf, PASS_BUF_SIZE - 1, &len);
 	else
 		rc = prompt_passphrase(confirm, buf, CTL_PASSPHRASE_MAX + 1, &len);
-	/* The daemon takes the passphrase as a JSON string; a NUL would cut it short. */
+	/* The daemon takes the secret as a JSON string; a NUL would cut it short. */
 	if (rc == 0 && memchr(buf, '\0', len) != NULL) {
-		ctl_warnx("the passphrase contains a NUL byte");
+		ctl_warnx("the %s contains a NUL byte", what);
 		rc = CTL_E_FAIL;
 	}
 	if (rc < 0) {
@@ -455,4 +631,9 @@ int ctl_passphrase_get(const char *file, int confirm, char **ret_pass, size_t *r
 	*ret_pass = buf;
 	*ret_len = len;
 	return 0;
+}
+
+int ctl_passphrase_get(const char *file, int confirm, char **ret_pass, size_t *ret_len)
+{
+	return get_secret(file, "passphrase", confirm, ret_pass, ret_len);
 }
