@@ -236,7 +236,8 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 		}
 		r = append(a, j);
 	}
-	if (r == 0 && (cp || checkpoint_due(a, true)))
+	/* Only a head not yet signed gets a checkpoint: never twice, never for nothing. */
+	if (r == 0 && a->head_seq > a->last_cp_seq && (cp || checkpoint_due(a, true)))
 		r = checkpoint(a);
 	if (r == 0)
 		r = store_exec(a->w, "COMMIT");

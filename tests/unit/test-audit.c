@@ -1,0 +1,1551 @@
+/*
+ * test-audit.c: unit tests for daemon/audit.c, the audit writer, driven for
+ * real: a keyring made by keyring_create() at the cheapest Argon2id cost in a
+ * private temporary directory, the encrypted database, a libuv loop on the
+ * test's thread and the writer thread with its own connection.
+ *
+ * Covers: many jobs committed and answered, the reply-to-result mapping,
+ * group commit, audit_verify() against tampering (edited, deleted, swapped
+ * and rewritten records, truncation under a checkpoint, a forged signature,
+ * another key), continuity across a restart, client changes committed with
+ * their record or rolled back with an error reply, failing closed when the
+ * trail cannot be written (and recovering), the reply timeout, checkpoints
+ * on request and by count, and the canonical encoding of
+ * doc/audit-format.md, pinned by building the bytes by hand here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <uv.h>
+
+#include "daemon/audit.h"
+#include "daemon/keys.h"
+#include "daemon/log.h"
+#include "daemon/store.h"
+#include "lib/audit-hash.h"
+
+static const char PASS[] = "correct horse battery staple";
+static const int64_t T0 = INT64_C(1700000000000000);    /* 2023-11-14T22:13:20Z */
+
+static char base[PATH_MAX / 2];   /* made once in main() */
+static char dir[PATH_MAX];
+static char dbpath[PATH_MAX + 16];
+static struct keys *keys;
+static uv_loop_t loop;
+
+/* Done callbacks seen in this test (reset in setup: CK_FORK=no runs all in one process). */
+static struct {
+	int done;
+	int ok;
+	int failed;
+} run;
+
+/* One job's outcome, for the tests that look at each job. */
+struct slot {
+	int calls;
+	int status;
+};
+
+static void setup(void)
+{
+	char kpath[sizeof(dir) + 16];
+
+	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(dbpath, sizeof(dbpath), "%s/%s", dir, STORE_FILE);
+	snprintf(kpath, sizeof(kpath), "%s/%s", dir, KEYRING_FILE);
+	keys = NULL;
+	ck_assert_int_eq(keyring_create(kpath, PASS, strlen(PASS), crypto_pwhash_OPSLIMIT_MIN,
+					crypto_pwhash_MEMLIMIT_MIN, &keys), 0);
+	memset(&run, 0, sizeof(run));
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		(void)rmdir(path);
+	else
+		(void)unlink(path);
+	return 0;
+}
+
+static void rm_tree(const char *path)
+{
+	(void)nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void teardown(void)
+{
+	keys_free(keys);
+	keys = NULL;
+	rm_tree(dir);
+}
+
+/* --- helpers ------------------------------------------------------------ */
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct store *open_store(void)
+{
+	struct store *s = NULL;
+
+	ck_assert_int_eq(store_open(dbpath, keys, &s), 0);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+static struct audit *start_writer(int64_t cp_every, int64_t cp_secs)
+{
+	struct audit_config cfg = { .checkpoint_every = cp_every, .checkpoint_secs = cp_secs };
+	struct audit *a = NULL;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(audit_start(&a, &loop, dbpath, keys, &cfg), 0);
+	ck_assert_ptr_nonnull(a);
+	return a;
+}
+
+/* Stop the writer, let its handles close, and close the loop. */
+static void stop_writer(struct audit *a)
+{
+	audit_stop(a);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+static void on_done(struct audit_job *j, int status)
+{
+	struct slot *sl = j->data;
+
+	if (sl != NULL) {
+		sl->calls++;
+		sl->status = status;
+	}
+	run.done++;
+	if (status == 0)
+		run.ok++;
+	else
+		run.failed++;
+}
+
+/* A job for call number i; reply is JSON text (NULL: none). */
+static struct audit_job *make_job(int64_t i, const char *principal, const char *method,
+				  const char *reply, struct slot *sl)
+{
+	struct audit_job *j = audit_job_new();
+
+	ck_assert_ptr_nonnull(j);
+	j->rec.time_us = T0 + i;
+	snprintf(j->rec.principal, sizeof(j->rec.principal), "%s", principal);
+	j->rec.uid = (uid_t)(1000 + i);
+	j->rec.gid = 100;
+	j->rec.pid = (pid_t)(5000 + i);
+	snprintf(j->rec.role, sizeof(j->rec.role), "reader");
+	snprintf(j->rec.method, sizeof(j->rec.method), "%s", method);
+	if (reply != NULL) {
+		json_error_t err;
+
+		j->reply = json_loads(reply, 0, &err);
+		ck_assert_msg(j->reply != NULL, "bad test JSON: %s", err.text);
+	}
+	j->done = on_done;
+	j->data = sl;
+	return j;
+}
+
+/* Run the loop until want done callbacks have run in total; fail after secs. */
+static void wait_done(int want, double secs)
+{
+	double end = mono() + secs;
+
+	while (run.done < want) {
+		ck_assert_msg(mono() < end, "only %d of %d done callbacks within %.0f s",
+			      run.done, want, secs);
+		uv_run(&loop, UV_RUN_ONCE);     /* the writer's 500 ms timer bounds each wait */
+	}
+}
+
+/* Run the loop for secs. */
+static void spin(double secs)
+{
+	double end = mono() + secs;
+
+	while (mono() < end) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(5000);
+	}
+}
+
+/* Run the loop until pred(stats) holds; fail after secs. */
+static void wait_stats(struct audit *a, bool (*pred)(const struct audit_stats *), double secs,
+		       const char *what)
+{
+	double end = mono() + secs;
+	struct audit_stats st;
+
+	for (;;) {
+		audit_get_stats(a, &st);
+		if (pred(&st))
+			return;
+		ck_assert_msg(mono() < end, "not within %.0f s: %s", secs, what);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(5000);
+	}
+}
+
+static bool head_is_signed(const struct audit_stats *st)
+{
+	return st->head_seq > 0 && st->last_checkpoint_seq == st->head_seq;
+}
+
+static bool has_failed(const struct audit_stats *st)
+{
+	return st->failures > 0;
+}
+
+static const char OK_REPLY[] = "{\"parameters\":{}}";
+
+/* Write n records (calls 1..n, principal "user<i>") with a fresh writer, and stop it. */
+static void fill(int n)
+{
+	struct audit *a = start_writer(0, 0);
+	int before = run.done;
+
+	for (int i = 0; i < n; i++) {
+		char who[32];
+
+		snprintf(who, sizeof(who), "user%d", i + 1);
+		audit_submit(a, make_job(i, who, "io.roster.Clients.Get", OK_REPLY, NULL));
+	}
+	wait_done(before + n, 60);
+	ck_assert_int_eq(run.failed, 0);
+	stop_writer(a);
+}
+
+static void verify_with(const unsigned char pk[32], struct audit_verify_result *vr)
+{
+	struct store *s = open_store();
+
+	memset(vr, 0x5a, sizeof(*vr));
+	ck_assert_int_eq(audit_verify(s, pk, vr), 0);
+	store_close(s);
+}
+
+static void verify_ok(int64_t records)
+{
+	struct audit_verify_result vr;
+
+	verify_with(keys->sign_pk, &vr);
+	ck_assert_msg(vr.ok, "audit_verify: not ok at %" PRId64 ": %s", vr.first_bad, vr.problem);
+	ck_assert_int_eq(vr.records, records);
+	ck_assert_int_ge(vr.checkpoints, 1);
+}
+
+static void exec_ok(const char *sql)
+{
+	struct store *s = open_store();
+
+	ck_assert_int_eq(store_exec(s, sql), 0);
+	store_close(s);
+}
+
+/* Every record after after_seq, oldest first. */
+static json_t *query_all(struct store *s, int64_t after_seq)
+{
+	struct audit_filter f;
+	json_t *arr = NULL;
+
+	memset(&f, 0, sizeof(f));
+	f.after_seq = after_seq;
+	f.limit = 100000;
+	ck_assert_int_eq(store_audit_query(s, &f, &arr), 0);
+	ck_assert_ptr_nonnull(arr);
+	return arr;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	ck_assert_msg(v != NULL, "no string member %s", key);
+	return v;
+}
+
+static int64_t num(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	ck_assert_msg(json_is_integer(v), "no integer member %s", key);
+	return (int64_t)json_integer_value(v);
+}
+
+static int64_t head_seq_of_db(void)
+{
+	struct store *s = open_store();
+	unsigned char h[32];
+	int64_t seq = -1;
+
+	ck_assert_int_eq(store_audit_head(s, &seq, h), 0);
+	store_close(s);
+	return seq;
+}
+
+static int64_t client_count(void)
+{
+	struct store *s = open_store();
+	int64_t n = -1;
+
+	ck_assert_int_eq(store_client_count(s, &n), 0);
+	store_close(s);
+	return n;
+}
+
+/* --- the documented encoding, built by hand ----------------------------- */
+
+struct bytes {
+	unsigned char *p;
+	size_t n, cap;
+};
+
+static void put(struct bytes *b, const void *d, size_t n)
+{
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+
+		while (cap < b->n + n)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		ck_assert_ptr_nonnull(b->p);
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->p + b->n, d, n);
+	b->n += n;
+}
+
+/* enc(x): 4-byte big-endian length, then the bytes. */
+static void enc_text(struct bytes *b, const char *s)
+{
+	size_t n = strlen(s);
+	unsigned char len[4] = {
+		(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+		(unsigned char)n
+	};
+
+	put(b, len, 4);
+	put(b, s, n);
+}
+
+/* Integers: decimal ASCII, no sign, no leading zeros, "0" for zero. */
+static void enc_uint(struct bytes *b, int64_t v)
+{
+	char digits[24], out[24];
+	uint64_t u;
+	int n = 0, k = 0;
+
+	ck_assert_int_ge(v, 0);
+	u = (uint64_t)v;
+	do {
+		digits[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	while (n > 0)
+		out[k++] = digits[--n];
+	out[k] = '\0';
+	enc_text(b, out);
+}
+
+static void doc_hash(const unsigned char prev[32], const struct audit_fields *f,
+		     unsigned char out[32])
+{
+	struct bytes b = { NULL, 0, 0 };
+
+	put(&b, "roster.audit.v1", 15);
+	put(&b, "", 1);                         /* 0x00 */
+	put(&b, prev, 32);
+	enc_uint(&b, f->seq);
+	enc_uint(&b, f->time_us);
+	enc_text(&b, f->principal);
+	enc_uint(&b, f->uid);
+	enc_uint(&b, f->gid);
+	enc_uint(&b, f->pid);
+	enc_text(&b, f->role);
+	enc_text(&b, f->method);
+	enc_text(&b, f->ids);
+	enc_text(&b, f->fields);
+	enc_uint(&b, f->records);
+	enc_text(&b, f->result);
+	enc_text(&b, f->error);
+	enc_text(&b, f->alert);
+	ck_assert_int_eq(crypto_generichash(out, 32, b.p, b.n, NULL, 0), 0);
+	free(b.p);
+}
+
+static void u64be(unsigned char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+/* "roster.checkpoint.v1" || 0x00 || u64be(seq) || hash || u64be(time_us) */
+static void doc_cp_message(int64_t seq, const unsigned char hash[32], int64_t time_us,
+			   unsigned char out[69])
+{
+	memcpy(out, "roster.checkpoint.v1", 20);
+	out[20] = 0;
+	u64be(out + 21, (uint64_t)seq);
+	memcpy(out + 29, hash, 32);
+	u64be(out + 61, (uint64_t)time_us);
+}
+
+static void hex(const unsigned char *bin, size_t n, char *out)
+{
+	sodium_bin2hex(out, n * 2 + 1, bin, n);
+}
+
+/* --- the whole trail, copied out with store_audit_walk ------------------ */
+
+#define TRAIL_MAX 512
+#define CP_MAX 64
+
+struct trail {
+	size_t n;
+	struct audit_fields f[TRAIL_MAX];
+	unsigned char prev[TRAIL_MAX][32], hash[TRAIL_MAX][32];
+	size_t ncp;
+	int64_t cp_seq[CP_MAX], cp_time[CP_MAX];
+	unsigned char cp_hash[CP_MAX][32], cp_pk[CP_MAX][32], cp_sig[CP_MAX][64];
+};
+
+static const char *dup_text(const char *s)
+{
+	char *p = strdup(s);
+
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static int collect_rec(const struct audit_fields *f, const unsigned char *prev,
+		       const unsigned char *hash, void *data)
+{
+	struct trail *t = data;
+	struct audit_fields *c;
+
+	ck_assert_uint_lt(t->n, TRAIL_MAX);
+	c = &t->f[t->n];
+	*c = *f;
+	c->principal = dup_text(f->principal);
+	c->role = dup_text(f->role);
+	c->method = dup_text(f->method);
+	c->ids = dup_text(f->ids);
+	c->fields = dup_text(f->fields);
+	c->result = dup_text(f->result);
+	c->error = dup_text(f->error);
+	c->alert = dup_text(f->alert);
+	memcpy(t->prev[t->n], prev, 32);
+	memcpy(t->hash[t->n], hash, 32);
+	t->n++;
+	return 0;
+}
+
+static int collect_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
+		      const unsigned char *pubkey, const unsigned char *sig, void *data)
+{
+	struct trail *t = data;
+
+	ck_assert_uint_lt(t->ncp, CP_MAX);
+	t->cp_seq[t->ncp] = seq;
+	t->cp_time[t->ncp] = time_us;
+	memcpy(t->cp_hash[t->ncp], hash, 32);
+	memcpy(t->cp_pk[t->ncp], pubkey, 32);
+	memcpy(t->cp_sig[t->ncp], sig, 64);
+	t->ncp++;
+	return 0;
+}
+
+static struct trail *read_trail(void)
+{
+	struct trail *t = calloc(1, sizeof(*t));
+	struct store *s = open_store();
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(store_audit_walk(s, collect_rec, collect_cp, t), 0);
+	store_close(s);
+	return t;
+}
+
+static void free_trail(struct trail *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free((char *)t->f[i].principal);
+		free((char *)t->f[i].role);
+		free((char *)t->f[i].method);
+		free((char *)t->f[i].ids);
+		free((char *)t->f[i].fields);
+		free((char *)t->f[i].result);
+		free((char *)t->f[i].error);
+		free((char *)t->f[i].alert);
+	}
+	free(t);
+}
+
+/* --- 1. many jobs, results, verify --------------------------------------- */
+
+static const struct {
+	const char *reply;              /* NULL: the job carries no reply */
+	const char *result;
+	const char *error;
+} KINDS[] = {
+	{ "{\"parameters\":{}}", "ok", "" },
+	{ "{\"error\":\"io.roster.NotFound\",\"parameters\":{}}", "not_found", "io.roster.NotFound" },
+	{ "{\"error\":\"io.roster.PermissionDenied\",\"parameters\":{}}", "denied",
+	  "io.roster.PermissionDenied" },
+	{ "{\"error\":\"org.varlink.service.InvalidParameter\",\"parameters\":{\"parameter\":\"x\"}}",
+	  "invalid", "org.varlink.service.InvalidParameter" },
+	{ "{\"error\":\"io.roster.InternalError\",\"parameters\":{}}", "error",
+	  "io.roster.InternalError" },
+	{ "{\"error\":\"io.roster.Locked\",\"parameters\":{}}", "locked", "io.roster.Locked" },
+	{ "{\"error\":\"io.roster.AuthenticationRequired\",\"parameters\":{}}", "denied",
+	  "io.roster.AuthenticationRequired" },
+	{ "{\"error\":\"io.roster.QuotaExceeded\",\"parameters\":{}}", "denied",
+	  "io.roster.QuotaExceeded" },
+	{ "{\"error\":\"org.varlink.service.MethodNotFound\",\"parameters\":{}}", "invalid",
+	  "org.varlink.service.MethodNotFound" },
+	{ "{\"parameters\":{\"clients\":[]},\"continues\":false}", "ok", "" },
+	{ NULL, "error", "" },
+};
+#define NKINDS (sizeof(KINDS) / sizeof(KINDS[0]))
+
+static void id_of(int i, char out[ID_HEX_LEN + 1])
+{
+	snprintf(out, ID_HEX_LEN + 1, "%032x", (unsigned)i);
+}
+
+START_TEST(test_many_jobs_committed_verified_and_mapped)
+{
+	enum { N = 200 };
+	static struct slot slots[N];
+	struct audit *a = start_writer(0, 0);
+	struct store *s;
+	json_t *arr;
+	char id[ID_HEX_LEN + 1];
+
+	memset(slots, 0, sizeof(slots));
+	for (int i = 0; i < N; i++) {
+		char who[32], method[64];
+		struct audit_job *j;
+
+		snprintf(who, sizeof(who), "user%d", i % 13);
+		snprintf(method, sizeof(method), "io.roster.Clients.M%d", i);
+		slots[i].status = 12345;
+		j = make_job(i, who, method, KINDS[i % NKINDS].reply, &slots[i]);
+		if (i % 3 == 0) {
+			id_of(i, id);
+			ck_assert_int_eq(audit_rec_add_id(&j->rec, id), 0);
+		}
+		audit_submit(a, j);
+	}
+	wait_done(N, 60);
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(slots[i].calls == 1, "job %d: done called %d times", i, slots[i].calls);
+		ck_assert_msg(slots[i].status == 0, "job %d: status %d", i, slots[i].status);
+	}
+	ck_assert_int_eq(run.ok, N);
+	stop_writer(a);
+	ck_assert_int_eq(run.done, N);          /* nothing answered twice at stop */
+
+	verify_ok(N);
+
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_eq(json_array_size(arr), N);
+	for (int i = 0; i < N; i++) {
+		const json_t *r = json_array_get(arr, (size_t)i);
+		const json_t *ids = json_object_get(r, "ids");
+		char who[32], method[64];
+
+		snprintf(who, sizeof(who), "user%d", i % 13);
+		snprintf(method, sizeof(method), "io.roster.Clients.M%d", i);
+		ck_assert_int_eq(num(r, "seq"), i + 1);
+		ck_assert_str_eq(str(r, "principal"), who);
+		ck_assert_str_eq(str(r, "method"), method);
+		ck_assert_str_eq(str(r, "role"), "reader");
+		ck_assert_int_eq(num(r, "uid"), 1000 + i);
+		ck_assert_int_eq(num(r, "gid"), 100);
+		ck_assert_int_eq(num(r, "pid"), 5000 + i);
+		ck_assert_msg(strcmp(str(r, "result"), KINDS[i % NKINDS].result) == 0,
+			      "record %d (reply %s): result %s, expected %s", i + 1,
+			      KINDS[i % NKINDS].reply ? KINDS[i % NKINDS].reply : "(none)",
+			      str(r, "result"), KINDS[i % NKINDS].result);
+		ck_assert_str_eq(str(r, "error"), KINDS[i % NKINDS].error);
+		ck_assert_str_eq(str(r, "alert"), "");
+		ck_assert(json_is_array(ids));
+		if (i % 3 == 0) {
+			id_of(i, id);
+			ck_assert_uint_eq(json_array_size(ids), 1);
+			ck_assert_str_eq(json_string_value(json_array_get(ids, 0)), id);
+		} else {
+			ck_assert_uint_eq(json_array_size(ids), 0);
+		}
+		if (i > 0)
+			ck_assert_str_eq(str(r, "prev_hash"),
+					 str(json_array_get(arr, (size_t)i - 1), "hash"));
+	}
+	json_decref(arr);
+
+	/* The id index: "who touched client X" finds exactly that record. */
+	{
+		struct audit_filter f;
+
+		memset(&f, 0, sizeof(f));
+		id_of(99, id);
+		f.client = id;
+		f.limit = 10;
+		ck_assert_int_eq(store_audit_query(s, &f, &arr), 0);
+		ck_assert_uint_eq(json_array_size(arr), 1);
+		ck_assert_int_eq(num(json_array_get(arr, 0), "seq"), 100);
+		json_decref(arr);
+		memset(&f, 0, sizeof(f));
+		f.result = "not_found";
+		f.limit = 1000;
+		ck_assert_int_eq(store_audit_query(s, &f, &arr), 0);
+		ck_assert_uint_eq(json_array_size(arr), (N + NKINDS - 2) / NKINDS);
+		json_decref(arr);
+	}
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_result_of_mapping)
+{
+	const char *err = "unset";
+
+	for (size_t k = 0; k < NKINDS; k++) {
+		json_t *m = KINDS[k].reply ? json_loads(KINDS[k].reply, 0, NULL) : NULL;
+
+		ck_assert_str_eq(audit_result_of(m, &err), KINDS[k].result);
+		ck_assert_str_eq(err, KINDS[k].error);
+		json_decref(m);
+	}
+}
+END_TEST
+
+/* --- 2. group commit ----------------------------------------------------- */
+
+static int64_t hook_head = -1;
+static int hook_calls;
+
+static void on_commit(int64_t head_seq, void *data)
+{
+	ck_assert_ptr_eq(data, &hook_head);
+	ck_assert_int_ge(head_seq, hook_head);  /* never goes backwards */
+	hook_head = head_seq;
+	hook_calls++;
+}
+
+START_TEST(test_group_commit)
+{
+	enum { N = 200 };
+	struct audit *a = start_writer(0, 0);
+	struct audit_stats st;
+
+	hook_head = 0;
+	hook_calls = 0;
+	audit_set_commit_hook(a, on_commit, &hook_head);
+	for (int i = 0; i < N; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(N, 60);
+	ck_assert_int_eq(run.ok, N);
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.records, N);
+	ck_assert_int_eq(st.head_seq, N);
+	ck_assert_int_eq(st.failures, 0);
+	ck_assert_int_ge(st.batches, 1);
+	ck_assert_msg(st.batches < N, "%" PRId64 " batches for %d records: no group commit",
+		      st.batches, N);
+	ck_assert_int_ge(hook_calls, 1);
+	ck_assert_int_eq(hook_head, N);
+	stop_writer(a);
+	verify_ok(N);
+}
+END_TEST
+
+/* audit_stop commits what is still queued and answers it before returning. */
+START_TEST(test_stop_commits_queued_jobs)
+{
+	enum { N = 50 };
+	struct audit *a = start_writer(0, 0);
+
+	for (int i = 0; i < N; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	audit_stop(a);                          /* the loop has not run at all */
+	ck_assert_int_eq(run.done, N);
+	ck_assert_int_eq(run.ok, N);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(run.done, N);
+	verify_ok(N);
+}
+END_TEST
+
+/* --- 3. tampering -------------------------------------------------------- */
+
+static void expect_bad(int64_t first_bad, const char *problem_part)
+{
+	struct audit_verify_result vr;
+
+	verify_with(keys->sign_pk, &vr);
+	ck_assert_msg(!vr.ok, "tampering not detected");
+	if (first_bad > 0)
+		ck_assert_int_eq(vr.first_bad, first_bad);
+	if (problem_part != NULL)
+		ck_assert_msg(strstr(vr.problem, problem_part) != NULL,
+			      "problem \"%s\" does not mention \"%s\"", vr.problem, problem_part);
+}
+
+START_TEST(test_tamper_edited_field)
+{
+	fill(20);
+	verify_ok(20);
+	exec_ok("UPDATE audit SET principal = 'mallory' WHERE seq = 5");
+	expect_bad(5, "content");
+}
+END_TEST
+
+START_TEST(test_tamper_edited_result)
+{
+	fill(20);
+	exec_ok("UPDATE audit SET result = 'denied', error = 'io.roster.PermissionDenied' "
+		"WHERE seq = 17");
+	expect_bad(17, NULL);
+}
+END_TEST
+
+START_TEST(test_tamper_deleted_record)
+{
+	fill(20);
+	exec_ok("DELETE FROM audit WHERE seq = 3");
+	expect_bad(3, "missing");
+}
+END_TEST
+
+START_TEST(test_tamper_deleted_first_record)
+{
+	fill(20);
+	exec_ok("DELETE FROM audit WHERE seq = 1");
+	expect_bad(1, NULL);
+}
+END_TEST
+
+START_TEST(test_tamper_swapped_principals)
+{
+	fill(20);
+	exec_ok("UPDATE audit SET principal = CASE seq WHEN 4 THEN 'user7' ELSE 'user4' END "
+		"WHERE seq IN (4, 7)");
+	expect_bad(4, NULL);
+}
+END_TEST
+
+START_TEST(test_tamper_swapped_records)
+{
+	/* Swap two whole rows, hashes included: the chain links no longer match. */
+	fill(20);
+	exec_ok("UPDATE audit SET seq = -8 WHERE seq = 8");
+	exec_ok("UPDATE audit SET seq = 8 WHERE seq = 9");
+	exec_ok("UPDATE audit SET seq = 9 WHERE seq = -8");
+	expect_bad(8, NULL);
+}
+END_TEST
+
+START_TEST(test_tamper_truncated_under_checkpoint)
+{
+	struct audit *a = start_writer(0, 0);
+	struct audit_stats st;
+
+	for (int i = 0; i < 10; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(10, 30);
+	audit_request_checkpoint(a);
+	wait_stats(a, head_is_signed, 10, "audit_request_checkpoint signs the head");
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.last_checkpoint_seq, 10);
+	for (int i = 10; i < 20; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(20, 30);
+	stop_writer(a);                         /* signs record 20 on the way out */
+	verify_ok(20);
+	/* Cut the trail back to 15: the checkpoint of record 20 now covers records that are gone. */
+	exec_ok("DELETE FROM audit WHERE seq > 15");
+	expect_bad(20, "truncated");
+	/* And back to 5: the checkpoint of record 10 as well. */
+	exec_ok("DELETE FROM audit WHERE seq > 5");
+	expect_bad(0, "truncated");
+}
+END_TEST
+
+START_TEST(test_tamper_chain_rewritten_caught_by_checkpoint)
+{
+	/*
+	 * The chain itself needs no secret: rewrite record 5 and recompute every
+	 * later hash. Only a signed checkpoint at or after 5 can tell.
+	 */
+	struct trail *t;
+	struct audit_verify_result vr;
+	unsigned char running[32];
+	int64_t cp_after = 0;
+	struct store *s;
+
+	fill(20);
+	t = read_trail();
+	ck_assert_uint_eq(t->n, 20);
+	for (size_t k = 0; k < t->ncp; k++)
+		if (t->cp_seq[k] >= 5 && (cp_after == 0 || t->cp_seq[k] < cp_after))
+			cp_after = t->cp_seq[k];
+	ck_assert_int_ge(cp_after, 5);
+
+	s = open_store();
+	memcpy(running, t->prev[4], 32);
+	free((char *)t->f[4].principal);
+	t->f[4].principal = dup_text("mallory");
+	for (size_t i = 4; i < t->n; i++) {
+		char sql[512], ph[65], hh[65];
+		unsigned char h[32];
+
+		doc_hash(running, &t->f[i], h);
+		hex(running, 32, ph);
+		hex(h, 32, hh);
+		snprintf(sql, sizeof(sql), "UPDATE audit SET principal = '%s', prev_hash = X'%s', "
+			 "hash = X'%s' WHERE seq = %" PRId64, t->f[i].principal, ph, hh, t->f[i].seq);
+		ck_assert_int_eq(store_exec(s, sql), 0);
+		memcpy(running, h, 32);
+	}
+	store_close(s);
+	free_trail(t);
+
+	verify_with(keys->sign_pk, &vr);
+	ck_assert_msg(!vr.ok, "a rewritten chain passed verification");
+	ck_assert_int_eq(vr.first_bad, cp_after);
+	ck_assert_msg(strstr(vr.problem, "checkpoint") != NULL, "problem: %s", vr.problem);
+}
+END_TEST
+
+START_TEST(test_tamper_forged_checkpoint_signature)
+{
+	fill(20);
+	exec_ok("UPDATE audit_checkpoints SET sig = zeroblob(64) "
+		"WHERE seq = (SELECT max(seq) FROM audit_checkpoints)");
+	expect_bad(20, "signature");
+}
+END_TEST
+
+START_TEST(test_verify_with_another_key_fails)
+{
+	unsigned char pk[32], sk[64];
+	struct audit_verify_result vr;
+
+	fill(20);
+	crypto_sign_keypair(pk, sk);
+	verify_with(pk, &vr);
+	ck_assert(!vr.ok);
+	ck_assert_msg(strstr(vr.problem, "key") != NULL, "problem: %s", vr.problem);
+	verify_ok(20);
+}
+END_TEST
+
+START_TEST(test_verify_empty_trail)
+{
+	struct audit_verify_result vr;
+
+	fill(0);
+	verify_with(keys->sign_pk, &vr);
+	ck_assert(vr.ok);
+	ck_assert_int_eq(vr.records, 0);
+	ck_assert_int_eq(vr.checkpoints, 0);
+}
+END_TEST
+
+/* --- 4. restart ---------------------------------------------------------- */
+
+START_TEST(test_restart_continues_chain)
+{
+	enum { N = 200, M = 50 };
+	struct audit *a;
+	struct audit_stats st;
+	struct store *s;
+	json_t *arr, *before;
+
+	fill(N);
+	verify_ok(N);
+	s = open_store();
+	before = query_all(s, N - 1);           /* record N */
+	store_close(s);
+	ck_assert_uint_eq(json_array_size(before), 1);
+
+	a = start_writer(0, 0);
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.head_seq, N);
+	ck_assert_int_ge(st.last_checkpoint_seq, N);     /* audit_stop signed the head */
+	for (int i = 0; i < M; i++)
+		audit_submit(a, make_job(N + i, "bob", "io.roster.Clients.List", OK_REPLY, NULL));
+	wait_done(N + M, 60);
+	ck_assert_int_eq(run.failed, 0);
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.head_seq, N + M);
+	ck_assert_int_eq(st.records, M);
+	stop_writer(a);
+
+	s = open_store();
+	arr = query_all(s, N);
+	ck_assert_uint_eq(json_array_size(arr), M);
+	for (int i = 0; i < M; i++) {
+		const json_t *r = json_array_get(arr, (size_t)i);
+
+		ck_assert_int_eq(num(r, "seq"), N + 1 + i);
+		ck_assert_str_eq(str(r, "principal"), "bob");
+	}
+	ck_assert_str_eq(str(json_array_get(arr, 0), "prev_hash"),
+			 str(json_array_get(before, 0), "hash"));
+	json_decref(arr);
+	json_decref(before);
+	store_close(s);
+	verify_ok(N + M);
+}
+END_TEST
+
+/* --- 5. changes with their records ---------------------------------------- */
+
+static json_t *client_mctx(const char *name)
+{
+	json_t *m = json_pack("{s:{s:s, s:s}}", "client", "name", name, "kind", "enterprise");
+
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+static void mutate_create(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+	int r = store_client_create(w, json_object_get(j->mctx, "client"), id);
+
+	/* Runs on the writer thread: no ck_assert here, the reply tells. */
+	if (r < 0) {
+		j->reply = json_pack("{s:s, s:{}}", "error", "io.roster.InternalError", "parameters");
+		return;
+	}
+	audit_rec_add_id(&j->rec, id);
+	j->reply = json_pack("{s:{s:s, s:i}}", "parameters", "id", id, "version", 1);
+}
+
+/* Creates the client, then decides the call failed: the change must not stay. */
+static void mutate_create_then_fail(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+
+	if (store_client_create(w, json_object_get(j->mctx, "client"), id) < 0) {
+		j->reply = json_pack("{s:s, s:{}}", "error", "io.roster.InternalError", "parameters");
+		return;
+	}
+	audit_rec_add_id(&j->rec, id);
+	j->reply = json_pack("{s:s, s:{}}", "error", "io.roster.Conflict", "parameters");
+}
+
+static struct audit_job *create_job(int64_t i, const char *name, audit_mutate_fn fn,
+				    struct slot *sl)
+{
+	struct audit_job *j = make_job(i, "admin", "io.roster.Clients.Create", NULL, sl);
+
+	j->mutate = fn;
+	j->mctx = client_mctx(name);            /* audit_job_free() releases it */
+	return j;
+}
+
+START_TEST(test_mutation_committed_with_its_record)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot sl = { 0, 1 };
+	struct store *s;
+	json_t *arr, *c = NULL;
+	const char *id;
+
+	audit_submit(a, create_job(0, "Acme Widgets", mutate_create, &sl));
+	wait_done(1, 30);
+	ck_assert_int_eq(sl.calls, 1);
+	ck_assert_int_eq(sl.status, 0);
+	stop_writer(a);
+
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_eq(json_array_size(arr), 1);
+	ck_assert_str_eq(str(json_array_get(arr, 0), "result"), "ok");
+	ck_assert_str_eq(str(json_array_get(arr, 0), "method"), "io.roster.Clients.Create");
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(arr, 0), "ids")), 1);
+	id = json_string_value(json_array_get(json_object_get(json_array_get(arr, 0), "ids"), 0));
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_eq(store_client_get(s, id, &c), 0);
+	ck_assert_str_eq(str(c, "name"), "Acme Widgets");
+	json_decref(c);
+	json_decref(arr);
+	store_close(s);
+	ck_assert_int_eq(client_count(), 1);
+	verify_ok(1);
+}
+END_TEST
+
+START_TEST(test_mutation_with_error_reply_rolled_back)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot sl[5];
+	struct store *s;
+	json_t *arr;
+
+	memset(sl, 0, sizeof(sl));
+	/* In one go, so the failing ones share batches with the good ones. */
+	audit_submit(a, create_job(0, "Good One", mutate_create, &sl[0]));
+	audit_submit(a, create_job(1, "Bad One", mutate_create_then_fail, &sl[1]));
+	audit_submit(a, create_job(2, "Good Two", mutate_create, &sl[2]));
+	audit_submit(a, create_job(3, "Bad Two", mutate_create_then_fail, &sl[3]));
+	audit_submit(a, create_job(4, "Good Three", mutate_create, &sl[4]));
+	wait_done(5, 30);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(sl[i].calls, 1);
+		ck_assert_int_eq(sl[i].status, 0);     /* the record committed; the reply says error */
+	}
+	stop_writer(a);
+
+	ck_assert_int_eq(client_count(), 3);
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_eq(json_array_size(arr), 5);
+	for (int i = 0; i < 5; i++) {
+		const json_t *r = json_array_get(arr, (size_t)i);
+		const char *id = json_string_value(json_array_get(json_object_get(r, "ids"), 0));
+		json_t *c = NULL;
+		bool bad_one = i % 2 == 1;
+
+		ck_assert_int_eq(num(r, "seq"), i + 1);
+		ck_assert_str_eq(str(r, "result"), bad_one ? "error" : "ok");
+		ck_assert_str_eq(str(r, "error"), bad_one ? "io.roster.Conflict" : "");
+		ck_assert_ptr_nonnull(id);
+		ck_assert_int_eq(store_client_get(s, id, &c), bad_one ? -ENOENT : 0);
+		json_decref(c);
+	}
+	json_decref(arr);
+	store_close(s);
+	verify_ok(5);
+}
+END_TEST
+
+/* --- 6. failing closed --------------------------------------------------- */
+
+START_TEST(test_fail_closed_when_records_cannot_be_written)
+{
+	enum { GOOD = 5, BAD = 10 };
+	struct audit *a = start_writer(0, 0);
+	struct slot sl[BAD];
+	struct audit_stats st;
+
+	for (int i = 0; i < GOOD; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(GOOD, 30);
+	ck_assert_int_eq(run.ok, GOOD);
+
+	exec_ok("CREATE TRIGGER audit_block BEFORE INSERT ON audit "
+		"BEGIN SELECT RAISE(ABORT, 'blocked by the test'); END");
+	memset(sl, 0, sizeof(sl));
+	for (int i = 0; i < BAD; i++) {
+		if (i == 4)
+			audit_submit(a, create_job(GOOD + i, "Never Stored", mutate_create, &sl[i]));
+		else
+			audit_submit(a, make_job(GOOD + i, "alice", "io.roster.Clients.Get",
+						 OK_REPLY, &sl[i]));
+	}
+	wait_done(GOOD + BAD, 30);
+	for (int i = 0; i < BAD; i++) {
+		ck_assert_int_eq(sl[i].calls, 1);
+		ck_assert_msg(sl[i].status < 0, "job %d answered with status %d", i, sl[i].status);
+	}
+	audit_get_stats(a, &st);
+	ck_assert_int_gt(st.failures, 0);
+	ck_assert_int_eq(st.records, GOOD);
+	ck_assert_int_eq(st.head_seq, GOOD);
+	ck_assert_int_eq(head_seq_of_db(), GOOD);
+	ck_assert_int_eq(client_count(), 0);
+
+	/* Once the trail can be written again, the chain goes on without a gap. */
+	exec_ok("DROP TRIGGER audit_block");
+	for (int i = 0; i < 3; i++)
+		audit_submit(a, make_job(100 + i, "carol", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(GOOD + BAD + 3, 30);
+	ck_assert_int_eq(run.ok, GOOD + 3);
+	stop_writer(a);
+	ck_assert_int_eq(head_seq_of_db(), GOOD + 3);
+	verify_ok(GOOD + 3);
+}
+END_TEST
+
+START_TEST(test_fail_closed_when_id_index_is_gone)
+{
+	enum { GOOD = 5, BAD = 8 };
+	struct audit *a = start_writer(0, 0);
+	struct slot sl[BAD];
+	struct audit_stats st;
+	char id[ID_HEX_LEN + 1];
+
+	for (int i = 0; i < GOOD; i++) {
+		struct audit_job *j = make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL);
+
+		id_of(i, id);
+		ck_assert_int_eq(audit_rec_add_id(&j->rec, id), 0);
+		audit_submit(a, j);
+	}
+	wait_done(GOOD, 30);
+	ck_assert_int_eq(run.ok, GOOD);
+
+	exec_ok("DROP TABLE audit_ids");
+	memset(sl, 0, sizeof(sl));
+	for (int i = 0; i < BAD; i++) {
+		struct audit_job *j;
+
+		if (i == 3) {
+			j = create_job(GOOD + i, "Never Stored Either", mutate_create, &sl[i]);
+		} else {
+			j = make_job(GOOD + i, "alice", "io.roster.Clients.Get", OK_REPLY, &sl[i]);
+			id_of(GOOD + i, id);
+			ck_assert_int_eq(audit_rec_add_id(&j->rec, id), 0);
+		}
+		audit_submit(a, j);
+	}
+	wait_done(GOOD + BAD, 30);
+	for (int i = 0; i < BAD; i++) {
+		ck_assert_int_eq(sl[i].calls, 1);
+		ck_assert_msg(sl[i].status < 0, "job %d answered with status %d", i, sl[i].status);
+	}
+	audit_get_stats(a, &st);
+	ck_assert_int_gt(st.failures, 0);
+	ck_assert_int_eq(st.records, GOOD);
+	stop_writer(a);
+	ck_assert_int_eq(head_seq_of_db(), GOOD);
+	ck_assert_int_eq(client_count(), 0);
+	verify_ok(GOOD);
+}
+END_TEST
+
+/*
+ * A database locked by someone else past AUDIT_REPLY_TIMEOUT_MS: the caller
+ * is answered (once) with a failure instead of hanging, nothing is written,
+ * and the writer carries on once the lock is gone.
+ */
+START_TEST(test_locked_database_answers_once_and_recovers)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot sl = { 0, 0 }, sl2 = { 0, 1 };
+	struct store *s = open_store();
+	double t0;
+
+	ck_assert_int_eq(store_exec(s, "BEGIN IMMEDIATE"), 0);
+	t0 = mono();
+	audit_submit(a, make_job(0, "alice", "io.roster.Clients.Get", OK_REPLY, &sl));
+	wait_done(1, 20);
+	ck_assert_int_eq(sl.calls, 1);
+	ck_assert_int_lt(sl.status, 0);
+	ck_assert_msg(mono() - t0 >= AUDIT_REPLY_TIMEOUT_MS / 1000.0 - 0.5,
+		      "answered after %.2f s, before the timeout", mono() - t0);
+	wait_stats(a, has_failed, 20, "the writer gives up on the locked database");
+	spin(0.6);                              /* let the failed batch come back */
+	ck_assert_int_eq(sl.calls, 1);          /* not answered a second time */
+	ck_assert_int_eq(store_exec(s, "COMMIT"), 0);
+	store_close(s);
+	ck_assert_int_eq(head_seq_of_db(), 0);
+
+	audit_submit(a, make_job(1, "alice", "io.roster.Clients.Get", OK_REPLY, &sl2));
+	wait_done(2, 30);
+	ck_assert_int_eq(sl2.status, 0);
+	ck_assert_int_eq(sl.calls, 1);
+	stop_writer(a);
+	ck_assert_int_eq(run.done, 2);
+	verify_ok(1);
+}
+END_TEST
+
+/* --- checkpoints --------------------------------------------------------- */
+
+START_TEST(test_request_checkpoint_signs_head)
+{
+	struct audit *a = start_writer(1000, 3600);
+	struct audit_stats st;
+
+	/* One at a time, so later records are not in a batch that was checkpointed. */
+	for (int i = 0; i < 5; i++) {
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+		wait_done(i + 1, 30);
+	}
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.head_seq, 5);
+	ck_assert_int_lt(st.last_checkpoint_seq, 5);
+	audit_request_checkpoint(a);
+	wait_stats(a, head_is_signed, 10, "audit_request_checkpoint signs the head");
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.failures, 0);
+	stop_writer(a);
+	verify_ok(5);
+}
+END_TEST
+
+/*
+ * Asking for a checkpoint when the head is already signed should do nothing
+ * (or add nothing harmful); it must not make the writer fail.
+ */
+START_TEST(test_request_checkpoint_with_nothing_new_is_harmless)
+{
+	struct audit *a = start_writer(1000, 1);
+	struct audit_stats st;
+	struct audit_verify_result vr;
+
+	for (int i = 0; i < 3; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(3, 30);
+	wait_stats(a, head_is_signed, 10, "the time rule signs the head");
+	audit_request_checkpoint(a);
+	spin(2.5);                              /* more than checkpoint_secs */
+	audit_get_stats(a, &st);
+	ck_assert_msg(st.failures == 0, "audit_request_checkpoint with the head already signed: "
+		      "%" PRId64 " failed batch(es) (head %" PRId64 ", last checkpoint %" PRId64 ")",
+		      st.failures, st.head_seq, st.last_checkpoint_seq);
+	stop_writer(a);
+	verify_with(keys->sign_pk, &vr);
+	ck_assert(vr.ok);
+}
+END_TEST
+
+/* Same on an empty trail: no checkpoint of record 0 should appear. */
+START_TEST(test_request_checkpoint_on_empty_trail_adds_nothing)
+{
+	struct audit *a = start_writer(1000, 1);
+	struct audit_stats st;
+	struct trail *t;
+
+	audit_request_checkpoint(a);
+	spin(2.5);
+	audit_get_stats(a, &st);
+	stop_writer(a);
+	ck_assert_int_eq(st.failures, 0);
+	t = read_trail();
+	ck_assert_uint_eq(t->n, 0);
+	ck_assert_msg(t->ncp == 0, "%zu checkpoint(s) on an empty trail (first at seq %" PRId64 ")",
+		      t->ncp, t->ncp ? t->cp_seq[0] : 0);
+	free_trail(t);
+}
+END_TEST
+
+START_TEST(test_checkpoint_every_n_records)
+{
+	enum { N = 25, EVERY = 10 };
+	struct audit *a = start_writer(EVERY, 3600);
+	struct trail *t;
+	int64_t last = 0;
+
+	for (int i = 0; i < N; i++) {
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+		wait_done(i + 1, 30);
+	}
+	stop_writer(a);
+	t = read_trail();
+	ck_assert_uint_eq(t->n, N);
+	ck_assert_uint_ge(t->ncp, N / EVERY);
+	for (size_t k = 0; k < t->ncp; k++) {
+		ck_assert_msg(t->cp_seq[k] - last <= EVERY, "checkpoints at %" PRId64 " and %" PRId64,
+			      last, t->cp_seq[k]);
+		last = t->cp_seq[k];
+	}
+	ck_assert_int_eq(last, N);              /* the stop signed the head */
+	free_trail(t);
+	verify_ok(N);
+}
+END_TEST
+
+/* --- 7. the canonical encoding ------------------------------------------- */
+
+START_TEST(test_hash_of_known_record_is_pinned)
+{
+	unsigned char prev[32], got[32], mine[32], want[32];
+	struct audit_fields f = {
+		.seq = 42, .time_us = INT64_C(1700000000123456), .principal = "alice",
+		.uid = 1000, .gid = 100, .pid = 4242, .role = "reader",
+		.method = "io.roster.Clients.Get",
+		.ids = "0123456789abcdef0123456789abcdef fedcba9876543210fedcba9876543210",
+		.fields = "identity contact", .records = 2, .result = "ok", .error = "",
+		.alert = "CANARY",
+	};
+	struct audit_fields z = {
+		.seq = 1, .time_us = 0, .principal = "unknown", .uid = 0, .gid = 0, .pid = 0,
+		.role = "", .method = "", .ids = "", .fields = "", .records = 0,
+		.result = "error", .error = "", .alert = "",
+	};
+
+	for (int i = 0; i < 32; i++)
+		prev[i] = (unsigned char)i;
+	audit_hash(prev, &f, got);
+	doc_hash(prev, &f, mine);
+	ck_assert_mem_eq(got, mine, 32);
+	/* Computed outside C (Python hashlib.blake2b, digest_size=32) over the same bytes. */
+	ck_assert_int_eq(sodium_hex2bin(want, 32, "ed8efb136c3b7c1af3a877fb0064135f"
+					"c7776bd63fab5a2551697c0d2bdf6d10", 64, NULL, NULL, NULL), 0);
+	ck_assert_mem_eq(got, want, 32);
+
+	memset(prev, 0, sizeof(prev));
+	audit_hash(prev, &z, got);
+	doc_hash(prev, &z, mine);
+	ck_assert_mem_eq(got, mine, 32);
+	ck_assert_int_eq(sodium_hex2bin(want, 32, "8c33d6fd5b3281671d28aa8a9019389a"
+					"6431c14865f3fa3819ada0dc2d8ab905", 64, NULL, NULL, NULL), 0);
+	ck_assert_mem_eq(got, want, 32);
+
+	/* Every field is covered: changing any one changes the hash. */
+	{
+		struct audit_fields g;
+		unsigned char base_h[32], h[32];
+
+		for (int i = 0; i < 32; i++)
+			prev[i] = (unsigned char)i;
+		audit_hash(prev, &f, base_h);
+		for (int k = 0; k < 14; k++) {
+			g = f;
+			switch (k) {
+			case 0: g.seq++; break;
+			case 1: g.time_us++; break;
+			case 2: g.principal = "alicf"; break;
+			case 3: g.uid++; break;
+			case 4: g.gid++; break;
+			case 5: g.pid++; break;
+			case 6: g.role = "admin"; break;
+			case 7: g.method = "io.roster.Clients.Lis"; break;
+			case 8: g.ids = "0123456789abcdef0123456789abcdef"; break;
+			case 9: g.fields = "identity"; break;
+			case 10: g.records++; break;
+			case 11: g.result = "denied"; break;
+			case 12: g.error = "x"; break;
+			default: g.alert = ""; break;
+			}
+			audit_hash(prev, &g, h);
+			ck_assert_msg(memcmp(h, base_h, 32) != 0, "field %d is not covered", k + 1);
+		}
+		/* Lengths keep the boundaries: moving a byte between fields changes it. */
+		g = f;
+		g.role = "readeri";
+		g.method = "o.roster.Clients.Get";
+		audit_hash(prev, &g, h);
+		ck_assert(memcmp(h, base_h, 32) != 0);
+		prev[31] ^= 1;
+		audit_hash(prev, &f, h);
+		ck_assert(memcmp(h, base_h, 32) != 0);
+	}
+}
+END_TEST
+
+START_TEST(test_checkpoint_message_is_pinned)
+{
+	unsigned char hash[32], got[AUDIT_CP_MSG_BYTES], mine[69], want[69];
+	static const char want_hex[] =
+		"726f737465722e636865636b706f696e742e7631"      /* "roster.checkpoint.v1" */
+		"00"
+		"000000000000002a"                              /* seq 42 */
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+		"00060a2418202240";                             /* 1700000000123456 */
+
+	ck_assert_int_eq(AUDIT_CP_MSG_BYTES, 69);
+	for (int i = 0; i < 32; i++)
+		hash[i] = (unsigned char)i;
+	audit_checkpoint_message(42, hash, INT64_C(1700000000123456), got);
+	doc_cp_message(42, hash, INT64_C(1700000000123456), mine);
+	ck_assert_mem_eq(got, mine, 69);
+	ck_assert_int_eq(sodium_hex2bin(want, sizeof(want), want_hex, strlen(want_hex), NULL, NULL,
+					NULL), 0);
+	ck_assert_mem_eq(got, want, 69);
+}
+END_TEST
+
+/*
+ * What the writer stores follows doc/audit-format.md: every hash recomputed
+ * from the stored fields with the hand-built encoding, every prev_hash, every
+ * checkpoint's signature over the hand-built message with the keyring's
+ * public key. Also the writer's own field mapping: no principal is stored as
+ * "unknown", field classes only when records were returned.
+ */
+START_TEST(test_written_trail_follows_documented_format)
+{
+	enum { N = 30 };
+	struct audit *a = start_writer(7, 3600);
+	struct trail *t;
+	unsigned char running[32];
+
+	for (int i = 0; i < N; i++) {
+		struct audit_job *j = make_job(i, i % 5 == 0 ? "" : "dave", "io.roster.Clients.Get",
+					       KINDS[i % NKINDS].reply, NULL);
+		char id[ID_HEX_LEN + 1];
+
+		j->rec.fields = 1u | 4u;        /* identity, commercial */
+		j->rec.records = i % 2;         /* classes count only when records were returned */
+		if (i % 4 == 0)
+			snprintf(j->rec.alert, sizeof(j->rec.alert), "CANARY");
+		id_of(i, id);
+		ck_assert_int_eq(audit_rec_add_id(&j->rec, id), 0);
+		id_of(i + 1000, id);
+		ck_assert_int_eq(audit_rec_add_id(&j->rec, id), 0);
+		audit_submit(a, j);
+		if (i % 6 == 5)
+			wait_done(i + 1, 30);   /* several batches, so several checkpoints */
+	}
+	wait_done(N, 30);
+	stop_writer(a);
+
+	t = read_trail();
+	ck_assert_uint_eq(t->n, N);
+	ck_assert_uint_ge(t->ncp, 2);
+	memset(running, 0, sizeof(running));
+	for (size_t i = 0; i < t->n; i++) {
+		const struct audit_fields *f = &t->f[i];
+		unsigned char h[32];
+		char id1[ID_HEX_LEN + 1], id2[ID_HEX_LEN + 1], ids[2 * ID_HEX_LEN + 2];
+
+		ck_assert_int_eq(f->seq, (int64_t)i + 1);
+		ck_assert_int_eq(f->time_us, T0 + (int64_t)i);
+		ck_assert_str_eq(f->principal, i % 5 == 0 ? "unknown" : "dave");
+		ck_assert_str_eq(f->fields, i % 2 ? "identity commercial" : "");
+		ck_assert_int_eq(f->records, (int64_t)(i % 2));
+		ck_assert_str_eq(f->alert, i % 4 == 0 ? "CANARY" : "");
+		ck_assert_str_eq(f->result, KINDS[i % NKINDS].result);
+		id_of((int)i, id1);
+		id_of((int)i + 1000, id2);
+		snprintf(ids, sizeof(ids), "%s %s", id1, id2);
+		ck_assert_str_eq(f->ids, ids);
+		ck_assert_mem_eq(t->prev[i], running, 32);
+		doc_hash(running, f, h);
+		ck_assert_msg(memcmp(h, t->hash[i], 32) == 0,
+			      "record %zu: stored hash differs from the documented encoding", i + 1);
+		memcpy(running, h, 32);
+	}
+	for (size_t k = 0; k < t->ncp; k++) {
+		unsigned char msg[69];
+		int64_t seq = t->cp_seq[k];
+
+		ck_assert_int_ge(seq, 1);
+		ck_assert_int_le(seq, N);
+		ck_assert_mem_eq(t->cp_hash[k], t->hash[seq - 1], 32);
+		ck_assert_mem_eq(t->cp_pk[k], keys->sign_pk, 32);
+		doc_cp_message(seq, t->cp_hash[k], t->cp_time[k], msg);
+		ck_assert_msg(crypto_sign_verify_detached(t->cp_sig[k], msg, sizeof(msg),
+							  keys->sign_pk) == 0,
+			      "checkpoint at %" PRId64 ": signature over the documented message "
+			      "does not verify", seq);
+	}
+	free_trail(t);
+}
+END_TEST
+
+static Suite *audit_suite(void)
+{
+	Suite *s = suite_create("audit");
+	TCase *tc;
+
+	tc = tcase_create("writer");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_many_jobs_committed_verified_and_mapped);
+	tcase_add_test(tc, test_result_of_mapping);
+	tcase_add_test(tc, test_group_commit);
+	tcase_add_test(tc, test_stop_commits_queued_jobs);
+	tcase_add_test(tc, test_restart_continues_chain);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tamper");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_tamper_edited_field);
+	tcase_add_test(tc, test_tamper_edited_result);
+	tcase_add_test(tc, test_tamper_deleted_record);
+	tcase_add_test(tc, test_tamper_deleted_first_record);
+	tcase_add_test(tc, test_tamper_swapped_principals);
+	tcase_add_test(tc, test_tamper_swapped_records);
+	tcase_add_test(tc, test_tamper_truncated_under_checkpoint);
+	tcase_add_test(tc, test_tamper_chain_rewritten_caught_by_checkpoint);
+	tcase_add_test(tc, test_tamper_forged_checkpoint_signature);
+	tcase_add_test(tc, test_verify_with_another_key_fails);
+	tcase_add_test(tc, test_verify_empty_trail);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("changes");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_mutation_committed_with_its_record);
+	tcase_add_test(tc, test_mutation_with_error_reply_rolled_back);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fail-closed");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_fail_closed_when_records_cannot_be_written);
+	tcase_add_test(tc, test_fail_closed_when_id_index_is_gone);
+	tcase_add_test(tc, test_locked_database_answers_once_and_recovers);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("checkpoints");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_request_checkpoint_signs_head);
+	tcase_add_test(tc, test_request_checkpoint_with_nothing_new_is_harmless);
+	tcase_add_test(tc, test_request_checkpoint_on_empty_trail_adds_nothing);
+	tcase_add_test(tc, test_checkpoint_every_n_records);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("format");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_hash_of_known_record_is_pinned);
+	tcase_add_test(tc, test_checkpoint_message_is_pinned);
+	tcase_add_test(tc, test_written_trail_follows_documented_format);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failures;
+
+	if (sodium_init() < 0)
+		return 1;
+	snprintf(base, sizeof(base), "%s/test-audit-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(base) == NULL)
+		return 1;
+	/* The writer logs start, stop and (in the failure tests) failures; keep errors only. */
+	log_set_level(LOG_LVL_ERR);
+	sr = srunner_create(audit_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	rm_tree(base);
+	return failures ? 1 : 0;
+}
