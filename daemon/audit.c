@@ -362,52 +362,53 @@ static void on_async(uv_async_t *h)
 }
 
 /*
- * A job waiting past the timeout is answered AuditUnavailable now. If the
- * writer already holds it, its record (and change) may still commit later;
- * the caller was told it failed, and the trail shows what happened.
+ * A job waiting past the timeout is answered AuditUnavailable now. One still
+ * queued keeps its place, but will not run its change, and its record will
+ * say AuditUnavailable: the trail shows exactly what the caller was told.
+ * One the writer already holds may still commit later (change and record
+ * together); the caller was told it failed, and the trail shows what
+ * happened. The callbacks run after the lock is released, since they may
+ * start the connection's next call, which submits.
  */
 static void on_timer(uv_timer_t *t)
 {
 	struct audit *a = t->data;
 	int64_t now = (int64_t)uv_now(a->loop);
-	struct audit_job *expired = NULL, **pp;
+	struct audit_job **late = NULL;
+	size_t n = 0, cap = 0;
 
 	pthread_mutex_lock(&a->mu);
-	for (pp = &a->queue; *pp != NULL;) {
-		struct audit_job *j = *pp;
+	for (int pass = 0; pass < 2; pass++)
+		for (struct audit_job *j = pass ? a->inflight : a->queue; j != NULL; j = j->next) {
+			if (j->answered || now - j->queued_ms < AUDIT_REPLY_TIMEOUT_MS)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct audit_job **p = realloc(late, ncap * sizeof(*late));
 
-		if (now - j->queued_ms < AUDIT_REPLY_TIMEOUT_MS) {
-			pp = &j->next;
-			continue;
-		}
-		*pp = j->next;
-		if (a->queue_tail == j || a->queue == NULL)
-			a->queue_tail = NULL;
-		j->next = expired;
-		expired = j;
-	}
-	if (a->queue != NULL && a->queue_tail == NULL)
-		for (struct audit_job *j = a->queue; j; j = j->next)
-			a->queue_tail = j;
-	for (struct audit_job *j = a->inflight; j != NULL; j = j->next)
-		if (!j->answered && now - j->queued_ms >= AUDIT_REPLY_TIMEOUT_MS) {
+				if (p == NULL)
+					break;      /* answered at the next tick */
+				late = p;
+				cap = ncap;
+			}
 			j->answered = true;
-			if (j->done)
-				j->done(j, -ETIMEDOUT);
+			if (!j->in_writer) {
+				json_decref(j->reply);
+				j->reply = json_pack("{s:s, s:{s:s}}", "error", "io.roster.AuditUnavailable",
+						     "parameters", "message", "the record was not committed in time");
+				j->mutate = NULL;
+			}
+			late[n++] = j;
 		}
 	pthread_mutex_unlock(&a->mu);
-	if (expired != NULL)
-		log_err("audit: records not committed within %d ms; answering AuditUnavailable",
-			AUDIT_REPLY_TIMEOUT_MS);
-	while (expired != NULL) {
-		struct audit_job *j = expired;
-
-		expired = j->next;
-		j->answered = true;
-		if (j->done)
-			j->done(j, -ETIMEDOUT);
-		audit_job_free(j);
-	}
+	if (n > 0)
+		log_err("audit: %zu records not committed within %d ms; answering AuditUnavailable",
+			n, AUDIT_REPLY_TIMEOUT_MS);
+	/* Only the loop thread frees jobs, so these stay valid until their batch is drained. */
+	for (size_t i = 0; i < n; i++)
+		if (late[i]->done)
+			late[i]->done(late[i], -ETIMEDOUT);
+	free(late);
 }
 
 void audit_submit(struct audit *a, struct audit_job *j)

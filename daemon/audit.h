@@ -12,8 +12,9 @@
  *
  * If the batch cannot be committed, every reply in it is replaced by
  * io.roster.AuditUnavailable; a job that waits longer than
- * AUDIT_REPLY_TIMEOUT_MS is answered that way too, so a stuck disk never
- * hangs a caller. Nothing is ever answered unaudited.
+ * AUDIT_REPLY_TIMEOUT_MS is answered that way too (and its record, if it
+ * is written later, says so), so a stuck disk never hangs a caller. Nothing
+ * is ever answered unaudited.
  *
  * Every checkpoint_every records or checkpoint_secs seconds the writer signs
  * the head of the chain (doc/audit-format.md). This module never sees a
@@ -71,7 +72,7 @@ struct audit_job {
 	struct audit_rec rec;
 	json_t *reply;                  /* the reply message; owned by the job */
 	audit_mutate_fn mutate;
-	void *mctx;                     /* for mutate; owned by the submitter */
+	json_t *mctx;                   /* for mutate; a reference owned (and released) by the job */
 	audit_done_fn done;
 	void *data;
 	int status;

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon/dispatch.h"
@@ -151,8 +152,12 @@ static bool authorize(struct call *c)
 	if (c->ident.principal != NULL)
 		auth_touch(&reg->auth, c->ident.principal->name);
 	if (m->cap == CAP_NONE || !(c->ident.caps & (1u << m->cap))) {
+		char why[96];
+
 		/* No non-public method may run without a capability: deny by default. */
-		deny(c, "io.roster.PermissionDenied", "the caller's role lacks the capability");
+		snprintf(why, sizeof(why), "the caller's role lacks the capability %s",
+			 m->cap == CAP_NONE ? "(none defined)" : cap_name(m->cap));
+		deny(c, "io.roster.PermissionDenied", why);
 		return false;
 	}
 	return true;

@@ -184,8 +184,11 @@ static void call_send(struct call *c, json_t *msg)
 static void call_audited(struct audit_job *j, int status)
 {
 	struct call *c = j->data;
-	json_t *msg = j->reply, *err = NULL;
+	json_t *msg = NULL, *err = NULL;
 
+	/* On a timeout the writer may still own j->reply: read it only on success. */
+	if (status == 0)
+		msg = j->reply;
 	if (status < 0) {
 		/* Fail closed: whatever the reply was, it is not sent unaudited. */
 		err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.AuditUnavailable", "parameters",

@@ -19,6 +19,7 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -692,6 +693,26 @@ START_TEST(test_group_commit)
 }
 END_TEST
 
+/* More than AUDIT_MAX_BATCH at once: split over batches, all committed, in order. */
+START_TEST(test_more_than_max_batch)
+{
+	enum { N = AUDIT_MAX_BATCH + 100 };
+	struct audit *a = start_writer(0, 0);
+	struct audit_stats st;
+
+	for (int i = 0; i < N; i++)
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(N, 90);
+	audit_get_stats(a, &st);
+	stop_writer(a);
+	ck_assert_int_eq(run.ok, N);
+	ck_assert_int_eq(st.records, N);
+	ck_assert_int_ge(st.batches, 2);
+	ck_assert_int_eq(st.failures, 0);
+	verify_ok(N);
+}
+END_TEST
+
 /* audit_stop commits what is still queued and answers it before returning. */
 START_TEST(test_stop_commits_queued_jobs)
 {
@@ -1189,6 +1210,118 @@ START_TEST(test_locked_database_answers_once_and_recovers)
 }
 END_TEST
 
+/*
+ * A job the writer holds past AUDIT_REPLY_TIMEOUT_MS (here: a change that
+ * takes 6.5 s, as a stuck disk would) and one queued behind it are both
+ * answered -ETIMEDOUT, once. The done callback must run without audit's
+ * lock held: the daemon's callback (server.c call_audited -> call_send ->
+ * conn_process) goes on to the connection's next call and so to
+ * audit_submit(), which takes that lock. A helper thread probes the lock
+ * with audit_get_stats() while the callback runs.
+ */
+static struct audit *probe_audit;
+static pthread_t probe_thread;
+static bool probe_started;
+static int probe_got_lock;              /* set by the helper (atomics) */
+static bool probe_lock_held;
+
+static void *probe_main(void *arg)
+{
+	struct audit_stats st;
+
+	audit_get_stats(arg, &st);
+	__atomic_store_n(&probe_got_lock, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void on_done_probe(struct audit_job *j, int status)
+{
+	on_done(j, status);
+	if (probe_started)
+		return;
+	probe_started = pthread_create(&probe_thread, NULL, probe_main, probe_audit) == 0;
+	if (probe_started) {
+		double end = mono() + 2.0;
+
+		while (!__atomic_load_n(&probe_got_lock, __ATOMIC_SEQ_CST) && mono() < end)
+			usleep(1000);
+		probe_lock_held = !__atomic_load_n(&probe_got_lock, __ATOMIC_SEQ_CST);
+	}
+}
+
+static void mutate_slow(struct store *w, struct audit_job *j)
+{
+	(void)w;
+	usleep(6500 * 1000);
+	j->reply = json_pack("{s:{}}", "parameters");
+}
+
+START_TEST(test_timeout_answers_held_and_queued_jobs_once)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot held = { 0, 1 }, queued = { 0, 1 }, later = { 0, 1 };
+	struct audit_job *j;
+	struct audit_stats st;
+	struct store *s;
+	json_t *arr;
+	int64_t n;
+	double t0 = mono();
+
+	probe_audit = a;
+	probe_started = false;
+	probe_lock_held = false;
+	__atomic_store_n(&probe_got_lock, 0, __ATOMIC_SEQ_CST);
+	j = make_job(0, "alice", "io.roster.Clients.Update", NULL, &held);
+	j->mutate = mutate_slow;
+	j->done = on_done_probe;
+	audit_submit(a, j);
+	spin(0.2);                              /* the writer has taken it */
+	audit_submit(a, make_job(1, "bob", "io.roster.Clients.Get", OK_REPLY, &queued));
+	wait_done(2, 20);
+	ck_assert_int_eq(held.calls, 1);
+	ck_assert_int_eq(held.status, -ETIMEDOUT);
+	ck_assert_int_eq(queued.calls, 1);
+	ck_assert_int_eq(queued.status, -ETIMEDOUT);
+	ck_assert_msg(mono() - t0 >= AUDIT_REPLY_TIMEOUT_MS / 1000.0 - 0.5, "answered too early");
+	if (probe_started)
+		pthread_join(probe_thread, NULL);
+
+	/* The queue is sound after the expiry: a new job goes through. */
+	audit_submit(a, make_job(2, "carol", "io.roster.Clients.Get", OK_REPLY, &later));
+	wait_done(3, 30);
+	ck_assert_int_eq(later.status, 0);
+	spin(0.6);
+	ck_assert_int_eq(held.calls, 1);        /* its late commit did not answer it again */
+	audit_get_stats(a, &st);
+	stop_writer(a);
+	ck_assert_int_eq(run.done, 3);
+	ck_assert_int_eq(st.failures, 0);
+
+	/*
+	 * The held job's record committed late (its caller was told it failed),
+	 * then carol's. Bob's is there only if the writer took it before it
+	 * expired in the queue (the timer ticks every 500 ms).
+	 */
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_ge(json_array_size(arr), 2);
+	ck_assert_uint_le(json_array_size(arr), 3);
+	ck_assert_str_eq(str(json_array_get(arr, 0), "principal"), "alice");
+	if (json_array_size(arr) == 3)
+		ck_assert_str_eq(str(json_array_get(arr, 1), "principal"), "bob");
+	ck_assert_str_eq(str(json_array_get(arr, json_array_size(arr) - 1), "principal"), "carol");
+	n = (int64_t)json_array_size(arr);
+	json_decref(arr);
+	store_close(s);
+	verify_ok(n);
+
+	ck_assert_msg(probe_started, "probe thread not started");
+	ck_assert_msg(!probe_lock_held, "done() for a job the writer holds was called with the "
+		      "audit mutex held (on_timer); a done callback that calls audit_submit() or "
+		      "audit_get_stats() deadlocks the loop thread");
+}
+END_TEST
+
 /* --- checkpoints --------------------------------------------------------- */
 
 START_TEST(test_request_checkpoint_signs_head)
@@ -1230,12 +1363,12 @@ START_TEST(test_request_checkpoint_with_nothing_new_is_harmless)
 	audit_request_checkpoint(a);
 	spin(2.5);                              /* more than checkpoint_secs */
 	audit_get_stats(a, &st);
+	stop_writer(a);                         /* before asserting: CK_FORK=no goes on */
+	verify_with(keys->sign_pk, &vr);
+	ck_assert(vr.ok);
 	ck_assert_msg(st.failures == 0, "audit_request_checkpoint with the head already signed: "
 		      "%" PRId64 " failed batch(es) (head %" PRId64 ", last checkpoint %" PRId64 ")",
 		      st.failures, st.head_seq, st.last_checkpoint_seq);
-	stop_writer(a);
-	verify_with(keys->sign_pk, &vr);
-	ck_assert(vr.ok);
 }
 END_TEST
 
@@ -1475,6 +1608,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_many_jobs_committed_verified_and_mapped);
 	tcase_add_test(tc, test_result_of_mapping);
 	tcase_add_test(tc, test_group_commit);
+	tcase_add_test(tc, test_more_than_max_batch);
 	tcase_add_test(tc, test_stop_commits_queued_jobs);
 	tcase_add_test(tc, test_restart_continues_chain);
 	suite_add_tcase(s, tc);
@@ -1508,6 +1642,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_fail_closed_when_records_cannot_be_written);
 	tcase_add_test(tc, test_fail_closed_when_id_index_is_gone);
 	tcase_add_test(tc, test_locked_database_answers_once_and_recovers);
+	tcase_add_test(tc, test_timeout_answers_held_and_queued_jobs_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("checkpoints");
