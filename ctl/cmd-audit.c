@@ -2,7 +2,8 @@
  * cmd-audit.c: rosterctl's "audit" commands, for investigators:
  * query (io.roster.Audit.Query, paged), export (every matching record as
  * JSON lines to a file created 0600), verify (Audit.Verify: the daemon's
- * chain and signatures), pubkey (Audit.PublicKey) and checkpoint.
+ * chain and signatures), pubkey (Audit.PublicKey), checkpoint, and tail
+ * (Audit.Tail, streamed with Varlink's "more").
  *
  * Records hold ids and the names of principals and methods, never client
  * field values; even so they are printed only through ctl_put_safe() or as
@@ -338,6 +339,78 @@ static int cmd_checkpoint(struct ctl_ctx *ctx, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
+/* One line per record as it arrives; flushed, so a pipe sees it at once. */
+static int print_tail(json_t *params, void *data)
+{
+	struct ctl_ctx *ctx = data;
+	json_t *rec = json_object_get(params, "record");
+	char *ids;
+
+	if (rec == NULL)
+		return 0;
+	if (ctx->json) {
+		json_dumpf(rec, stdout, JSON_COMPACT);
+		putchar('\n');
+	} else {
+		const char *m = json_string_value(json_object_get(rec, "method"));
+		const char *alert = json_string_value(json_object_get(rec, "alert"));
+
+		ids = ctl_join(json_object_get(rec, "ids"), ",");
+		printf("%lld ", (long long)json_integer_value(json_object_get(rec, "seq")));
+		ctl_put_safe(stdout, json_string_value(json_object_get(rec, "time")));
+		putchar(' ');
+		ctl_put_safe(stdout, json_string_value(json_object_get(rec, "principal")));
+		printf(" uid=%lld pid=%lld ", (long long)json_integer_value(json_object_get(rec, "uid")),
+		       (long long)json_integer_value(json_object_get(rec, "pid")));
+		ctl_put_safe(stdout, m && *m ? m : "(not a call)");
+		putchar(' ');
+		ctl_put_safe(stdout, json_string_value(json_object_get(rec, "result")));
+		printf(" records=%lld ids=", (long long)json_integer_value(json_object_get(rec, "records")));
+		ctl_put_safe(stdout, ids ? ids : "-");
+		if (alert && *alert) {
+			printf(" ALERT=");
+			ctl_put_safe(stdout, alert);
+		}
+		putchar('\n');
+		free(ids);
+	}
+	return fflush(stdout) == 0 ? 0 : -1;
+}
+
+static int cmd_tail(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "after", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *params = json_object();
+	long long after = -1;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'a' && ctl_parse_int("--after", optarg, 0, (1LL << 62), &after) == 0)
+			continue;
+		json_decref(params);
+		return opt == 'h' ? ctl_help(ctx) : ctl_usage(ctx);
+	}
+	if (optind != argc || params == NULL) {
+		json_decref(params);
+		return ctl_usage(ctx);
+	}
+	if (after >= 0)
+		json_object_set_new(params, "after", json_integer(after));
+	if (ctl_connect(ctx) < 0) {
+		json_decref(params);
+		return CTL_EXIT_FAIL;
+	}
+	r = roster_call_more(ctx->r, "io.roster.Audit.Tail", params, print_tail, ctx);
+	json_decref(params);
+	if (r != 0)
+		return r < 0 && r != -1 ? ctl_fail(ctx) : CTL_EXIT_FAIL;
+	return CTL_EXIT_OK;
+}
+
 #define FILTERS "[--client ID] [--principal NAME] [--method M] [--result R] [--alerts] " \
 	"[--since TIME] [--until TIME] [--limit N]"
 
@@ -347,5 +420,6 @@ const struct ctl_cmd ctl_audit_cmds[] = {
 	{ "audit", "verify", "", cmd_verify },
 	{ "audit", "pubkey", "", cmd_pubkey },
 	{ "audit", "checkpoint", "", cmd_checkpoint },
+	{ "audit", "tail", "[--after SEQ]", cmd_tail },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -49,6 +49,7 @@ const struct method method_table[] = {
 	{ "io.roster.Audit.Query", CAP_AUDIT_READ, M_UNSEALED, method_audit_query },
 	{ "io.roster.Audit.Verify", CAP_AUDIT_VERIFY, M_UNSEALED, method_audit_verify },
 	{ "io.roster.Audit.Checkpoint", CAP_AUDIT_VERIFY, M_UNSEALED, method_audit_checkpoint },
+	{ "io.roster.Audit.Tail", CAP_AUDIT_READ, M_UNSEALED, method_audit_tail },
 	/* The public key is in the keyring's plaintext header: no secret, any state. */
 	{ "io.roster.Audit.PublicKey", CAP_NONE, M_PUBLIC | M_SEALED | M_UNSEALED,
 	  method_audit_public_key },
@@ -102,6 +103,7 @@ static bool interface_known(const char *method, size_t iflen)
 
 static void deny(struct call *c, const char *error, const char *why)
 {
+	call_set_identity(c);
 	log_info("uid %u pid %ld: %s refused: %s", (unsigned)c->uid, (long)c->pid,
 		 c->method->name, why);
 	if (strcmp(error, "io.roster.PermissionDenied") == 0)
@@ -123,11 +125,20 @@ static bool authorize(struct call *c)
 	struct registry *reg = c->srv->reg;
 	enum auth_status st;
 
-	if (m->flags & M_PUBLIC)
+	if (m->flags & M_PUBLIC) {
+		/* Anyone may call it; who they are still goes on the record. */
+		if (reg->state == REG_UNSEALED)
+			(void)auth_identify(&reg->auth, c->uid, c->conn ? &c->conn->auth : NULL,
+					    &c->ident);
+		call_set_identity(c);
 		return true;
+	}
 	if (reg->state != REG_UNSEALED) {
-		if (c->uid == 0 || c->uid == c->srv->own_uid)
+		if (c->uid == 0 || c->uid == c->srv->own_uid) {
+			c->ident.bootstrap = true;
+			call_set_identity(c);
 			return true;
+		}
 		deny(c, "io.roster.PermissionDenied", "only uid 0 or the daemon's uid may do this while "
 		     "the registry is not unsealed");
 		return false;
@@ -160,6 +171,7 @@ static bool authorize(struct call *c)
 		deny(c, "io.roster.PermissionDenied", why);
 		return false;
 	}
+	call_set_identity(c);
 	return true;
 }
 

@@ -85,6 +85,7 @@ void method_admin_role_remove(struct call *c);
 void method_audit_query(struct call *c);
 void method_audit_verify(struct call *c);
 void method_audit_checkpoint(struct call *c);
+void method_audit_tail(struct call *c);
 void method_audit_public_key(struct call *c);
 
 void method_clients_get(struct call *c);

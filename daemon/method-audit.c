@@ -160,3 +160,168 @@ void method_audit_public_key(struct call *c)
 	sodium_bin2hex(hex, sizeof(hex), h.sign_pk, sizeof(h.sign_pk));
 	call_reply(c, json_pack("{s:s}", "pubkey", hex));
 }
+
+/* ---- Tail ---------------------------------------------------------------------- */
+
+/*
+ * Followers of the trail. Each is a streaming call that has read up to
+ * "after"; after every committed batch (and every second, for followers
+ * that were too slow to take everything at once) each gets what is new.
+ */
+struct tail {
+	struct call *c;
+	int64_t after;
+	struct tail *prev, *next;
+};
+
+static struct tail *tails;
+static uv_timer_t tail_timer;
+static bool tail_timer_on;
+
+#define TAIL_PAGE 200
+
+static void tail_remove(struct tail *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		tails = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	free(t);
+	if (tails == NULL && tail_timer_on) {
+		uv_timer_stop(&tail_timer);
+		uv_close((uv_handle_t *)&tail_timer, NULL);
+		tail_timer_on = false;
+	}
+}
+
+/* Send one follower what is new; false once it has ended. */
+static bool tail_pump_one(struct tail *t)
+{
+	struct registry *reg = t->c->srv->reg;
+	struct audit_filter f;
+	json_t *arr, *rec;
+	size_t i;
+
+	if (reg->state != REG_UNSEALED) {
+		call_stream_end(t->c, json_pack("{s:s, s:{s:s}}", "error", "io.roster.Sealed",
+						"parameters", "message", "the registry was sealed"));
+		return false;
+	}
+	for (;;) {
+		memset(&f, 0, sizeof(f));
+		f.after_seq = t->after;
+		f.limit = TAIL_PAGE;
+		if (store_audit_query(reg->store, &f, &arr) < 0)
+			return true;            /* try again at the next tick */
+		json_array_foreach(arr, i, rec) {
+			int r = call_continue(t->c, json_pack("{s:O}", "record", rec));
+
+			if (r == -EAGAIN)
+				break;          /* not reading fast enough: the rest waits */
+			if (r < 0) {
+				json_decref(arr);
+				return true;    /* the connection is going; on_conn_close removes it */
+			}
+			t->after = json_integer_value(json_object_get(rec, "seq"));
+		}
+		i = json_array_size(arr);
+		json_decref(arr);
+		if (i < TAIL_PAGE)
+			return true;
+		if (t->c->conn == NULL || t->c->conn->out_pending > OUTPUT_SOFT_LIMIT)
+			return true;
+	}
+}
+
+static void tail_pump_all(void)
+{
+	for (struct tail *t = tails, *next; t != NULL; t = next) {
+		next = t->next;
+		if (!tail_pump_one(t))
+			tail_remove(t);
+	}
+}
+
+static void on_commit(int64_t head_seq, void *data)
+{
+	(void)head_seq;
+	(void)data;
+	tail_pump_all();
+}
+
+static void on_tail_timer(uv_timer_t *t)
+{
+	(void)t;
+	tail_pump_all();
+}
+
+static void tail_conn_closed(struct call *c)
+{
+	struct tail *t = c->stream;
+
+	c->stream = NULL;
+	if (t != NULL)
+		tail_remove(t);
+	call_stream_end(c, NULL);       /* no connection: just frees the call */
+}
+
+static void tail_started(struct call *c, int status)
+{
+	struct registry *reg;
+	struct tail *t;
+	struct audit_stats st;
+	const json_t *after;
+
+	if (status < 0 || c == NULL)
+		return;
+	reg = c->srv->reg;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL || reg->audit == NULL) {
+		free(t);
+		call_stream_end(c, json_pack("{s:s, s:{s:s}}", "error", "io.roster.InternalError",
+					     "parameters", "message", "cannot follow the trail"));
+		return;
+	}
+	after = json_object_get(c->params, "after");
+	audit_get_stats(reg->audit, &st);
+	t->after = json_is_integer(after) ? json_integer_value(after) : st.head_seq;
+	t->c = c;
+	c->stream = t;
+	c->on_conn_close = tail_conn_closed;
+	t->next = tails;
+	if (tails)
+		tails->prev = t;
+	tails = t;
+	reg->on_commit = on_commit;
+	if (!tail_timer_on) {
+		uv_timer_init(c->srv->loop, &tail_timer);
+		uv_timer_start(&tail_timer, on_tail_timer, 1000, 1000);
+		tail_timer_on = true;
+	}
+	if (!tail_pump_one(t))
+		tail_remove(t);
+}
+
+void method_audit_tail(struct call *c)
+{
+	static const char *const spec[] = { "?after:i" };
+	char bad_param[VALIDATE_NAME_MAX];
+	const json_t *after;
+
+	if (!validate_params(c->params, spec, 1, bad_param)) {
+		call_invalid_parameter(c, bad_param);
+		return;
+	}
+	after = json_object_get(c->params, "after");
+	if (after != NULL && json_integer_value(after) < 0) {
+		call_invalid_parameter(c, "after");
+		return;
+	}
+	if (!c->more) {
+		call_error(c, "org.varlink.service.ExpectedMore", NULL);
+		return;
+	}
+	call_stream_start(c, tail_started);
+}

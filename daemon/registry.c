@@ -125,6 +125,15 @@ void registry_close(struct registry *reg)
 	memset(reg, 0, sizeof(*reg));
 }
 
+/* After every committed audit batch: wake whoever follows the trail. */
+static void on_audit_commit(int64_t head_seq, void *data)
+{
+	struct registry *reg = data;
+
+	if (reg->on_commit != NULL)
+		reg->on_commit(head_seq, reg->on_commit_data);
+}
+
 /* Open the database with freshly unwrapped keys; on failure the keys are freed. */
 static int open_with(struct registry *reg, struct keys *k, struct store **ret)
 {
@@ -152,6 +161,8 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 		log_err("cannot load principals and roles");
 	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, k, &reg->audit_cfg)) < 0)
 		log_err("cannot start the audit writer; staying sealed");
+	if (r == 0)
+		audit_set_commit_hook(reg->audit, on_audit_commit, reg);
 	if (r < 0) {
 		auth_unload(&reg->auth, NULL);
 		store_close(s);
@@ -227,6 +238,8 @@ static void key_op_done(uv_work_t *w, int status)
 	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, op->keys,
 				       &reg->audit_cfg)) < 0)
 		log_err("cannot start the audit writer; staying sealed");
+	if (r == 0)
+		audit_set_commit_hook(reg->audit, on_audit_commit, reg);
 	if (r < 0 && op->result == 0) {
 		auth_unload(&reg->auth, NULL);
 		store_close(op->store);

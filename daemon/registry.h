@@ -46,6 +46,9 @@ struct registry {
 	struct audit *audit;           /* the audit writer, while unsealed */
 	struct audit_config audit_cfg;
 	const char *syslog_socket;     /* where the shipper delivers; NULL: nowhere (borrowed) */
+	/* Called on the loop thread after every committed audit batch (Tail). */
+	void (*on_commit)(int64_t head_seq, void *data);
+	void *on_commit_data;
 	bool key_op_busy;              /* an Init or Unseal is deriving a key */
 	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */
 	size_t kdf_memlimit;

@@ -212,16 +212,28 @@ static void fill_record(struct call *c, struct audit_rec *rec)
 	rec->gid = c->gid;
 	rec->pid = c->pid;
 	snprintf(rec->method, sizeof(rec->method), "%s", c->name);
-	if (c->ident.principal != NULL)
-		snprintf(rec->principal, sizeof(rec->principal), "%s", c->ident.principal->name);
-	else if (c->ident.bootstrap || c->uid == 0 || c->uid == c->srv->own_uid)
-		snprintf(rec->principal, sizeof(rec->principal), "bootstrap");
-	else
-		snprintf(rec->principal, sizeof(rec->principal), "unknown");
-	if (c->ident.role != NULL)
-		snprintf(rec->role, sizeof(rec->role), "%s", c->ident.role->name);
-	rec->fields = c->ident.fields;
+	/*
+	 * Names, not c->ident's pointers: a handler that changes principals or
+	 * roles reloads them, and the pointers die with the old tables.
+	 */
+	if (rec->principal[0] == '\0')
+		snprintf(rec->principal, sizeof(rec->principal), "%s",
+			 c->uid == 0 || c->uid == c->srv->own_uid ? "bootstrap" : "unknown");
 	(void)reg;
+}
+
+void call_set_identity(struct call *c)
+{
+	if (c->ident.principal != NULL)
+		snprintf(c->rec.principal, sizeof(c->rec.principal), "%s", c->ident.principal->name);
+	else if (c->ident.bootstrap)
+		snprintf(c->rec.principal, sizeof(c->rec.principal), "bootstrap");
+	if (c->ident.role != NULL)
+		snprintf(c->rec.role, sizeof(c->rec.role), "%s", c->ident.role->name);
+	c->rec.fields = c->ident.fields;
+	/* From here on only the names and the numbers are used. */
+	c->ident.principal = NULL;
+	c->ident.role = NULL;
 }
 
 static void hold_job(struct server *srv, struct audit_job *j)
@@ -336,6 +348,69 @@ void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx)
 	j->done = call_audited;
 	j->data = c;
 	audit_submit(a, j);
+}
+
+/* A stream's own record is committed: hand over to the streaming handler. */
+static void stream_audited(struct audit_job *j, int status)
+{
+	struct call *c = j->data;
+	void (*started)(struct call *, int) = c->stream_started;
+
+	if (status < 0) {
+		json_t *err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.AuditUnavailable",
+					"parameters", "message", "the audit trail cannot be written");
+
+		call_send(c, err);
+		json_decref(err);
+		started(NULL, status);
+		return;
+	}
+	started(c, 0);
+}
+
+void call_stream_start(struct call *c, void (*started)(struct call *c, int status))
+{
+	struct audit *a = c->srv->reg->audit;
+	struct audit_job *j;
+
+	if (a == NULL || (j = audit_job_new()) == NULL) {
+		call_error_message(c, "io.roster.AuditUnavailable", "the audit trail is not running");
+		return;
+	}
+	c->answered = true;
+	fill_record(c, &j->rec);
+	j->reply = json_pack("{s:{}}", "parameters");   /* the record's result: ok */
+	j->done = stream_audited;
+	j->data = c;
+	c->stream_started = started;
+	audit_submit(a, j);
+}
+
+int call_continue(struct call *c, json_t *params)
+{
+	json_t *msg;
+
+	if (c->conn == NULL || c->conn->closing) {
+		json_decref(params);
+		return -EPIPE;
+	}
+	if (c->conn->out_pending > OUTPUT_SOFT_LIMIT) {
+		json_decref(params);
+		return -EAGAIN;
+	}
+	msg = json_pack("{s:o, s:b}", "parameters", params ? params : json_object(), "continues", 1);
+	if (msg == NULL)
+		return -ENOMEM;
+	conn_send_msg(c->conn, msg);
+	json_decref(msg);
+	return 0;
+}
+
+void call_stream_end(struct call *c, json_t *final_msg)
+{
+	c->on_conn_close = NULL;
+	call_send(c, final_msg);
+	json_decref(final_msg);
 }
 
 void call_note_client(struct call *c, const char *id)
@@ -567,9 +642,13 @@ static void conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	if (c->busy != NULL) {
+		struct call *busy = c->busy;
+
 		/* The call may still be running on the thread pool; it finishes unanswered. */
-		c->busy->conn = NULL;
+		busy->conn = NULL;
 		c->busy = NULL;
+		if (busy->on_conn_close != NULL)
+			busy->on_conn_close(busy);  /* a stream: its owner frees it */
 	}
 	if (c->prev)
 		c->prev->next = c->next;

@@ -105,6 +105,13 @@ struct call {
 	struct identity ident;          /* set by the dispatcher before the handler runs */
 	struct audit_rec rec;           /* what the call touched, for its audit record */
 	void (*after)(struct call *c);  /* runs once the reply is sent (e.g. Seal) */
+	/*
+	 * For a streaming call ("more"): runs when its connection closes, and
+	 * takes over freeing the call (call_stream_end).
+	 */
+	void (*on_conn_close)(struct call *c);
+	void (*stream_started)(struct call *c, int status);
+	void *stream;                   /* the streaming handler's state */
 	bool close_after;               /* close the connection once answered */
 	bool oneway;
 	bool more;
@@ -140,6 +147,27 @@ void call_error(struct call *c, const char *error, json_t *params);
  * job. The call is answered when the batch commits.
  */
 void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx);
+
+/*
+ * Streaming ("more") calls. call_stream_start() commits the call's own
+ * audit record first and then runs started(c, status) on the loop thread
+ * (status < 0: the record could not be written; the call has been answered
+ * AuditUnavailable and freed, and started must not touch it). Afterwards
+ * call_continue() sends one reply with "continues": true (returns -EPIPE if
+ * the connection has gone, -EAGAIN if the client is not reading fast
+ * enough: try again later), and call_stream_end() frees the call without a
+ * final reply (the connection is gone) or with one.
+ */
+void call_stream_start(struct call *c, void (*started)(struct call *c, int status));
+int call_continue(struct call *c, json_t *params);
+void call_stream_end(struct call *c, json_t *final_msg);
+
+/*
+ * Copy who the caller is (c->ident, set by the dispatcher) into the call's
+ * record as names, and drop the pointers into the principal and role
+ * tables, which a reload replaces.
+ */
+void call_set_identity(struct call *c);
 
 /* Note a client id the call touched / records disclosed, for the audit record. */
 void call_note_client(struct call *c, const char *id);

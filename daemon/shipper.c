@@ -624,32 +624,32 @@ static void *ship_main(void *arg)
 		int r;
 
 		refresh_head(s);
-		if (s->fd < 0 && ship_connect(s) < 0) {
-			if (wait_fd(s, -1, 0, backoff, false) < 0)
-				break;
-			backoff = backoff * 2 > SHIP_BACKOFF_MAX_MS ? SHIP_BACKOFF_MAX_MS : backoff * 2;
-			continue;
+		r = s->fd < 0 ? ship_connect(s) : 0;
+		if (r == 0)
+			r = ship_batch(s);
+		if (r > 0)
+			backoff = SHIP_BACKOFF_MIN_MS;  /* syslog-ng took something: it works */
+		if (r >= SHIP_BATCH_ROWS || (r > 0 && s->batch.len >= SHIP_BATCH_BYTES))
+			continue;                       /* more may be waiting */
+		if (r >= 0) {
+			/* Idle: wake on a kick, on syslog-ng going away (EOF), or now and then. */
+			r = wait_fd(s, s->fd, POLLIN, SHIP_IDLE_MS, true);
+			if (r > 0 && (r = peer_alive(s)) < 0)
+				ship_disconnect(s, r);
+			else if (r > 0)
+				r = 0;
 		}
-		r = ship_batch(s);
 		if (r == -ECANCELED)
 			break;
 		if (r < 0) {
+			/*
+			 * Connection refused or lost, or the database failed: wait,
+			 * longer each time until something is delivered, so that a
+			 * peer that accepts and hangs up at once is not a busy loop.
+			 */
 			if (wait_fd(s, -1, 0, backoff, false) < 0)
 				break;
 			backoff = backoff * 2 > SHIP_BACKOFF_MAX_MS ? SHIP_BACKOFF_MAX_MS : backoff * 2;
-			continue;
-		}
-		backoff = SHIP_BACKOFF_MIN_MS;
-		if (r >= SHIP_BATCH_ROWS || s->batch.len >= SHIP_BATCH_BYTES)
-			continue;       /* more may be waiting */
-		/* Idle: wake on a kick, on syslog-ng going away (EOF), or now and then. */
-		r = wait_fd(s, s->fd, POLLIN, SHIP_IDLE_MS, true);
-		if (r < 0)
-			break;
-		if (r > 0) {
-			r = peer_alive(s);
-			if (r < 0)
-				ship_disconnect(s, r);
 		}
 	}
 	ship_disconnect(s, 0);

@@ -366,8 +366,11 @@ static int recv_frame(struct roster *r, json_t **ret_msg)
 				     frame_error_string(fe));
 		goto out;
 	}
-	/* One call, one reply: anything more means the ends are out of step. */
-	if (r->in.len > 0) {
+	/*
+	 * One call, one reply: anything more means the ends are out of step,
+	 * unless this reply says more follow (a stream asked for with "more").
+	 */
+	if (r->in.len > 0 && !json_is_true(json_object_get(msg, "continues"))) {
 		json_decref(msg);
 		rc = fail_connection(r, ROSTER_E_PROTOCOL, "the daemon sent more than one reply");
 		goto out;
@@ -392,8 +395,14 @@ static int method_ok(const char *m)
 	return 1;
 }
 
+/*
+ * One call. With each set, the call asks for "more" and each(params, data)
+ * runs for every reply until the one without "continues" (which it also
+ * gets), or until each returns non-zero: then the connection is closed (a
+ * Varlink stream cannot be cancelled otherwise) and that value returned.
+ */
 static int call(struct roster *r, const char *method, json_t *params, int sensitive,
-		json_t **ret_params)
+		json_t **ret_params, int (*each)(json_t *params, void *data), void *data)
 {
 	json_t *msg = NULL, *reply = NULL, *rparams, *rerror, *rcont;
 	char *buf = NULL;
@@ -415,6 +424,10 @@ static int call(struct roster *r, const char *method, json_t *params, int sensit
 		msg = json_pack("{s:s, s:O}", "method", method, "parameters", params);
 	else
 		msg = json_pack("{s:s, s:{}}", "method", method, "parameters");
+	if (msg != NULL && each != NULL && json_object_set_new(msg, "more", json_true()) < 0) {
+		json_decref(msg);
+		msg = NULL;
+	}
 	if (msg == NULL) {
 		rc = set_local(r, ROSTER_E_NOMEM, "out of memory");
 		goto out;
@@ -428,6 +441,9 @@ static int call(struct roster *r, const char *method, json_t *params, int sensit
 	rc = send_all(r, buf, len);
 	if (rc < 0)
 		goto out;
+again:
+	json_decref(reply);
+	reply = NULL;
 	rc = recv_frame(r, &reply);
 	if (rc < 0)
 		goto out;
@@ -441,14 +457,29 @@ static int call(struct roster *r, const char *method, json_t *params, int sensit
 				     "the daemon's reply is malformed: bad \"parameters\" or \"error\"");
 		goto out;
 	}
-	/* We never ask for "more", so a streamed reply would leave frames unread. */
-	if (rcont != NULL && !json_is_false(rcont)) {
+	/* Unless we asked for "more", a streamed reply would leave frames unread. */
+	if (rcont != NULL && !json_is_false(rcont) && (each == NULL || rerror != NULL)) {
 		rc = fail_connection(r, ROSTER_E_PROTOCOL,
 				     "the daemon sent a streamed reply to a single call");
 		goto out;
 	}
 	if (rerror != NULL) {
 		rc = set_remote(r, method, json_string_value(rerror), rparams);
+		goto out;
+	}
+	if (each != NULL) {
+		json_t *p = rparams != NULL ? rparams : json_object();
+
+		rc = each(p, data);
+		if (rparams == NULL)
+			json_decref(p);
+		if (rc != 0) {
+			close_connection(r);
+			goto out;
+		}
+		if (json_is_true(rcont))
+			goto again;
+		rc = ROSTER_OK;
 		goto out;
 	}
 	if (ret_params != NULL) {
@@ -462,10 +493,11 @@ static int call(struct roster *r, const char *method, json_t *params, int sensit
 	}
 	rc = ROSTER_OK;
 out:
+	/* frame_free: the buffer comes from jansson's allocator, which may not be malloc. */
 	if (buf != NULL) {
 		if (sensitive)
 			explicit_bzero(buf, len);
-		free(buf);
+		frame_free(buf, len);
 	}
 	json_decref(msg);
 	json_decref(reply);
@@ -474,13 +506,21 @@ out:
 
 int roster_call(struct roster *r, const char *method, json_t *params, json_t **ret_params)
 {
-	return call(r, method, params, 0, ret_params);
+	return call(r, method, params, 0, ret_params, NULL, NULL);
 }
 
 int roster_call_sensitive(struct roster *r, const char *method, json_t *params,
 			  json_t **ret_params)
 {
-	return call(r, method, params, 1, ret_params);
+	return call(r, method, params, 1, ret_params, NULL, NULL);
+}
+
+int roster_call_more(struct roster *r, const char *method, json_t *params,
+		     int (*each)(json_t *params, void *data), void *data)
+{
+	if (each == NULL)
+		return ROSTER_E_ARGS;
+	return call(r, method, params, 0, NULL, each, data);
 }
 
 const char *roster_error_name(const struct roster *r)

@@ -114,6 +114,17 @@ int roster_call_sensitive(struct roster *r, const char *method, json_t *params,
 			  json_t **ret_params);
 
 /*
+ * Call a streaming method with "more": each(params, data) runs for every
+ * reply (params borrowed) until the last one, which it also gets. A non-zero
+ * return from each ends the stream: the connection is closed (Varlink has no
+ * other way to cancel a stream) and that value is returned; connect again to
+ * make further calls. Returns 0 when the stream ended normally, else as
+ * roster_call().
+ */
+int roster_call_more(struct roster *r, const char *method, json_t *params,
+		     int (*each)(json_t *params, void *data), void *data);
+
+/*
  * The name of the last Varlink error on r (e.g. "io.roster.NotFound"), or
  * NULL when the last call succeeded or failed locally. Owned by r.
  */

@@ -70,6 +70,7 @@ METHODS = [
     ("io.roster.Admin.RoleRemove", "admin.principals"),
     ("io.roster.Audit.PublicKey", PUBLIC),
     ("io.roster.Audit.Query", "audit.read"),
+    ("io.roster.Audit.Tail", "audit.read"),
     ("io.roster.Audit.Verify", "audit.verify"),
     ("io.roster.Audit.Checkpoint", "audit.verify"),
     ("io.roster.Admin.Init", "admin.keys"),
@@ -169,6 +170,7 @@ def matrix(args):
             "io.roster.Admin.RoleShow": {"name": tag},
             "io.roster.Admin.RoleRemove": {"name": tag},
             "io.roster.Audit.Query": {"limit": 1},
+            "io.roster.Audit.Tail": {"after": 0},
             "io.roster.Admin.Init": {"passphrase": "not the passphrase at all"},
             "io.roster.Admin.Unseal": {"passphrase": "not the passphrase at all"},
         }.get(m, {})
@@ -178,6 +180,15 @@ def matrix(args):
         if m == "io.roster.Admin.Authenticate":
             other = Conn(SOCK)
             r = other.call(m, params(m))
+            other.close()
+        elif m == "io.roster.Audit.Tail":
+            # A stream: its first reply is enough, on a connection of its own.
+            other, _ = connect(token)
+            other.s.settimeout(5)
+            try:
+                r = other.call(m, params(m), more=True)
+            except OSError:
+                r = {"error": "timeout"}
             other.close()
         else:
             r = c.call(m, params(m))
