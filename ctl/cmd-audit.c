@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl/audit-verify.h"
 #include "ctl/ctl.h"
 
 enum {
@@ -279,15 +280,86 @@ out:
 	return rc;
 }
 
+/* audit verify --log FILE --pubkey FILE: the shipped copy, offline. */
+static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_path)
+{
+	struct audit_verify_report rep;
+	unsigned char pk[32];
+	FILE *f;
+	int r;
+
+	r = audit_pubkey_load(pk_path, pk);
+	if (r < 0) {
+		ctl_warnx("%s: %s", pk_path, r == -EINVAL ? "not an audit public key (64 hex digits)"
+							   : strerror(-r));
+		return CTL_EXIT_FAIL;
+	}
+	f = fopen(log_path, "re");
+	if (f == NULL) {
+		ctl_warnx("%s: %s", log_path, strerror(errno));
+		return CTL_EXIT_FAIL;
+	}
+	r = audit_verify_log(f, pk, &rep);
+	fclose(f);
+	if (r < 0) {
+		ctl_warnx("%s: %s", log_path, strerror(-r));
+		return CTL_EXIT_FAIL;
+	}
+	if (ctx->json) {
+		json_t *j = audit_verify_report_json(&rep);
+
+		if (j == NULL)
+			return CTL_EXIT_FAIL;
+		ctl_print_json(j);
+		json_decref(j);
+	} else {
+		audit_verify_print(stdout, &rep);
+	}
+	return rep.ok ? CTL_EXIT_OK : CTL_EXIT_FAIL;
+}
+
+static int cmd_verify_daemon(struct ctl_ctx *ctx, int argc, char **argv);
+
 static int cmd_verify(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "log", required_argument, NULL, 'l' },
+		{ "pubkey", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *log_path = NULL, *pk_path = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			log_path = optarg;
+			break;
+		case 'k':
+			pk_path = optarg;
+			break;
+		case 'h':
+			return ctl_help(ctx);
+		default:
+			return ctl_usage(ctx);
+		}
+	}
+	if (optind != argc || (log_path == NULL) != (pk_path == NULL))
+		return ctl_usage(ctx);
+	if (log_path != NULL)
+		return verify_log(ctx, log_path, pk_path);
+	return cmd_verify_daemon(ctx, argc, argv);
+}
+
+static int cmd_verify_daemon(struct ctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const keys[] = { "ok", "records", "checkpoints", "first_bad", "problem", NULL };
 	json_t *reply = NULL;
 	int rc;
 
-	rc = ctl_operands(ctx, argc, argv, 0);
-	if (rc >= 0)
-		return rc;
+	(void)argc;
+	(void)argv;
 	if (ctl_call(ctx, "io.roster.Audit.Verify", json_object(), &reply) < 0)
 		return CTL_EXIT_FAIL;
 	if (ctx->json)
@@ -417,7 +489,7 @@ static int cmd_tail(struct ctl_ctx *ctx, int argc, char **argv)
 const struct ctl_cmd ctl_audit_cmds[] = {
 	{ "audit", "query", FILTERS, cmd_query },
 	{ "audit", "export", "--out FILE " FILTERS, cmd_export },
-	{ "audit", "verify", "", cmd_verify },
+	{ "audit", "verify", "[--log FILE --pubkey FILE]", cmd_verify },
 	{ "audit", "pubkey", "", cmd_pubkey },
 	{ "audit", "checkpoint", "", cmd_checkpoint },
 	{ "audit", "tail", "[--after SEQ]", cmd_tail },

@@ -36,6 +36,9 @@ struct audit {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct audit_job *queue, *queue_tail;   /* waiting for the writer */
+	size_t queue_len;
+	size_t recent_max;              /* the largest batch in the last second */
+	int64_t recent_since_us;
 	struct audit_job *inflight;             /* the writer's current batch */
 	struct audit_job *done, *done_tail;     /* committed (or failed), for the loop */
 	bool stopping;
@@ -251,6 +254,53 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	return r;
 }
 
+static void add_usec(struct timespec *ts, int64_t usec)
+{
+	ts->tv_nsec += (long)(usec % 1000000) * 1000;
+	ts->tv_sec += (time_t)(usec / 1000000) + ts->tv_nsec / 1000000000;
+	ts->tv_nsec %= 1000000000;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Group commit, the way PostgreSQL's commit_delay works: when several
+ * callers have been active lately, wait while their calls keep arriving
+ * (a quiet gap of AUDIT_GATHER_GAP_US ends it, AUDIT_GATHER_MAX_US bounds
+ * it), so one fsync serves them all instead of splitting them across two or
+ * three. A single caller never waits. Called with a->mu held.
+ */
+static void gather(struct audit *a)
+{
+	struct timespec now, end, gap_end;
+
+	if (a->recent_max < 2 || a->stopping)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	end = now;
+	add_usec(&end, AUDIT_GATHER_MAX_US);
+	for (;;) {
+		size_t seen = a->queue_len;
+
+		if (seen >= AUDIT_MAX_BATCH)
+			return;
+		gap_end = now;
+		add_usec(&gap_end, AUDIT_GATHER_GAP_US);
+		if (before(&end, &gap_end))
+			gap_end = end;
+		while (a->queue_len == seen && !a->stopping) {
+			if (pthread_cond_timedwait(&a->cv, &a->mu, &gap_end) == ETIMEDOUT)
+				break;
+		}
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (a->queue_len == seen || a->stopping || !before(&now, &end))
+			return;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct audit *a = arg;
@@ -271,6 +321,8 @@ static void *writer_main(void *arg)
 		}
 		if (a->queue == NULL && a->stopping)
 			break;
+		if (a->queue != NULL)
+			gather(a);
 		/* Take up to AUDIT_MAX_BATCH jobs; the rest wait for the next batch. */
 		batch = a->queue;
 		last = NULL;
@@ -283,6 +335,13 @@ static void *writer_main(void *arg)
 			if (a->queue == NULL)
 				a->queue_tail = NULL;
 			last->next = NULL;
+		}
+		a->queue_len -= n;
+		if (now_usec() - a->recent_since_us > 1000000) {
+			a->recent_max = n;
+			a->recent_since_us = now_usec();
+		} else if (n > a->recent_max) {
+			a->recent_max = n;
 		}
 		a->inflight = batch;
 		cp = a->want_checkpoint;
@@ -421,6 +480,7 @@ void audit_submit(struct audit *a, struct audit_job *j)
 	else
 		a->queue = j;
 	a->queue_tail = j;
+	a->queue_len++;
 	pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 }

@@ -36,6 +36,10 @@ struct keys;
 
 #define AUDIT_REPLY_TIMEOUT_MS 5000
 #define AUDIT_MAX_BATCH 4096
+/* Group commit: gather concurrent callers' records for at most this long... */
+#define AUDIT_GATHER_MAX_US 2000
+/* ...ending early after this long without a new one. */
+#define AUDIT_GATHER_GAP_US 200
 #define AUDIT_DEFAULT_CP_EVERY 1000
 #define AUDIT_DEFAULT_CP_SECS 10
 

@@ -20,6 +20,7 @@
 #include "daemon/keys.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
+#include "daemon/shipper.h"
 #include "daemon/validate.h"
 
 void method_admin_status(struct call *c)
@@ -54,6 +55,15 @@ void method_admin_status(struct call *c)
 		json_object_set_new(p, "audit_batches", json_integer(st.batches));
 		json_object_set_new(p, "audit_failures", json_integer(st.failures));
 		json_object_set_new(p, "audit_checkpoint", json_integer(st.last_checkpoint_seq));
+	}
+	if (p != NULL && reg->shipper != NULL) {
+		int64_t shipped = 0, head = 0;
+		bool connected = false;
+
+		shipper_status(reg->shipper, &shipped, &head, &connected);
+		json_object_set_new(p, "audit_shipped", json_integer(shipped));
+		json_object_set_new(p, "audit_ship_lag", json_integer(head > shipped ? head - shipped : 0));
+		json_object_set_new(p, "audit_ship_connected", json_boolean(connected));
 	}
 	call_reply(c, p);
 }

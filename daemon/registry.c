@@ -14,6 +14,7 @@
 
 #include "daemon/log.h"
 #include "daemon/registry.h"
+#include "daemon/shipper.h"
 #include "daemon/util.h"
 
 static char *path_join(const char *dir, const char *name)
@@ -108,6 +109,8 @@ void registry_seal(struct registry *reg)
 	reg->state = REG_SEALED;
 	reg->audit = NULL;
 	audit_stop(a);
+	shipper_stop(reg->shipper);
+	reg->shipper = NULL;
 	auth_unload(&reg->auth, reg->store);
 	store_close(reg->store);
 	reg->store = NULL;
@@ -130,8 +133,27 @@ static void on_audit_commit(int64_t head_seq, void *data)
 {
 	struct registry *reg = data;
 
+	if (reg->shipper != NULL)
+		shipper_kick(reg->shipper);
 	if (reg->on_commit != NULL)
 		reg->on_commit(head_seq, reg->on_commit_data);
+}
+
+/*
+ * Start the shipper if records are to be shipped. Failing to start it keeps
+ * the registry sealed: an operator who configured shipping relies on it.
+ * (An unreachable syslog-ng is no failure: the shipper retries.)
+ */
+static int start_shipper(struct registry *reg, const struct keys *k)
+{
+	int r;
+
+	if (reg->syslog_socket == NULL)
+		return 0;
+	r = shipper_start(&reg->shipper, reg->db_path, k, reg->syslog_socket);
+	if (r < 0)
+		log_err("cannot start the audit shipper (%s); staying sealed", strerror(-r));
+	return r;
 }
 
 /* Open the database with freshly unwrapped keys; on failure the keys are freed. */
@@ -163,6 +185,10 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 		log_err("cannot start the audit writer; staying sealed");
 	if (r == 0)
 		audit_set_commit_hook(reg->audit, on_audit_commit, reg);
+	if (r == 0 && (r = start_shipper(reg, k)) < 0) {
+		audit_stop(reg->audit);
+		reg->audit = NULL;
+	}
 	if (r < 0) {
 		auth_unload(&reg->auth, NULL);
 		store_close(s);
@@ -240,6 +266,10 @@ static void key_op_done(uv_work_t *w, int status)
 		log_err("cannot start the audit writer; staying sealed");
 	if (r == 0)
 		audit_set_commit_hook(reg->audit, on_audit_commit, reg);
+	if (r == 0 && (r = start_shipper(reg, op->keys)) < 0) {
+		audit_stop(reg->audit);
+		reg->audit = NULL;
+	}
 	if (r < 0 && op->result == 0) {
 		auth_unload(&reg->auth, NULL);
 		store_close(op->store);

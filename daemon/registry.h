@@ -44,6 +44,7 @@ struct registry {
 	struct store *store;           /* non-NULL only while unsealed */
 	struct auth auth;              /* principals and roles, while unsealed */
 	struct audit *audit;           /* the audit writer, while unsealed */
+	struct shipper *shipper;       /* the audit shipper, while unsealed with a syslog_socket */
 	struct audit_config audit_cfg;
 	const char *syslog_socket;     /* where the shipper delivers; NULL: nowhere (borrowed) */
 	/* Called on the loop thread after every committed audit batch (Tail). */

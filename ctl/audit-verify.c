@@ -1,0 +1,769 @@
+/*
+ * audit-verify.c: the offline check of a shipped audit log (see
+ * audit-verify.h and doc/audit-format.md).
+ *
+ * Everything read here is untrusted. This file must never print or
+ * return a value read from the log (reports carry sequence numbers, line
+ * numbers and fixed sentences only), never read a line without a bound,
+ * and never accept a line it cannot parse completely. The hash is computed
+ * by lib/audit-hash.c, the same code the daemon chains records with.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "ctl/audit-verify.h"
+#include "lib/audit-hash.h"
+
+/* ---- parsing one line ---------------------------------------------------- */
+
+/*
+ * A canonical decimal integer: "0", or an optional '-' and digits without
+ * a leading zero, within int64. Anything else is not what a writer made.
+ */
+static int parse_decimal(const char *s, size_t n, int64_t *ret)
+{
+	bool neg = n > 0 && s[0] == '-';
+	uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+
+	if (neg) {
+		s++;
+		n--;
+	}
+	if (n == 0 || n > 19 || (s[0] == '0' && (n > 1 || neg)))
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -EBADMSG;
+		d = (unsigned)(s[i] - '0');
+		if (v > (limit - d) / 10)
+			return -EBADMSG;
+		v = v * 10 + d;
+	}
+	/* Two's complement: -(INT64_MAX + 1) is representable, its negation is not. */
+	*ret = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return 0;
+}
+
+static int get_int(json_t *o, const char *key, int64_t *ret)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v)) {
+		*ret = (int64_t)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v))
+		return parse_decimal(json_string_value(v), json_string_length(v), ret);
+	return -EBADMSG;
+}
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * A text field, undoing the shipper's %HH escapes. A '%' not followed by
+ * two hex digits, or a NUL (which no record holds), makes the line bad.
+ */
+static int get_text(json_t *o, const char *key, char **ret)
+{
+	json_t *v = json_object_get(o, key);
+	const unsigned char *s;
+	size_t n, j = 0;
+	char *out;
+
+	if (!json_is_string(v))
+		return -EBADMSG;
+	s = (const unsigned char *)json_string_value(v);
+	n = json_string_length(v);
+	out = malloc(n + 1);
+	if (out == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int c = s[i];
+
+		if (c == '%') {
+			int hi = i + 2 < n ? hex_value(s[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0) {
+				free(out);
+				return -EBADMSG;
+			}
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c == 0) {
+			free(out);
+			return -EBADMSG;
+		}
+		out[j++] = (char)c;
+	}
+	out[j] = '\0';
+	*ret = out;
+	return 0;
+}
+
+/* Exactly 2 * size lower-case hex digits. */
+static int get_hex(json_t *o, const char *key, unsigned char *out, size_t size)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+
+	if (!json_is_string(v) || json_string_length(v) != 2 * size)
+		return -EBADMSG;
+	s = json_string_value(v);
+	for (size_t i = 0; i < 2 * size; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return -EBADMSG;
+	for (size_t i = 0; i < size; i++)
+		out[i] = (unsigned char)(hex_value((unsigned char)s[2 * i]) * 16 +
+					 hex_value((unsigned char)s[2 * i + 1]));
+	return 0;
+}
+
+void audit_log_entry_clear(struct audit_log_entry *e)
+{
+	if (e == NULL)
+		return;
+	free(e->principal);
+	free(e->role);
+	free(e->method);
+	free(e->ids);
+	free(e->fields);
+	free(e->result);
+	free(e->error);
+	free(e->alert);
+	memset(e, 0, sizeof(*e));
+}
+
+/* In the order of doc/audit-format.md; the messages name the field, never its value. */
+#define NEED(expr, msg) do {                    \
+		r = (expr);                     \
+		if (r < 0) {                    \
+			why = (msg);            \
+			goto out;               \
+		}                               \
+	} while (0)
+
+int audit_log_parse_line(const char *line, size_t len, struct audit_log_entry *ret,
+			 const char **ret_why)
+{
+	struct audit_log_entry e = { 0 };
+	const char *why = NULL, *type;
+	json_error_t jerr;
+	json_t *o;
+	int r = 0;
+
+	/* Duplicate keys refused: one line must not say two things. */
+	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL) {
+		why = "not valid JSON";
+		r = -EBADMSG;
+		goto out;
+	}
+	if (!json_is_object(o)) {
+		why = "not a JSON object";
+		r = -EBADMSG;
+		goto out;
+	}
+	type = json_string_value(json_object_get(o, "type"));
+	if (type == NULL) {
+		why = "no \"type\"";
+		r = -EBADMSG;
+		goto out;
+	}
+	if (strcmp(type, "record") == 0)
+		e.type = AUDIT_LOG_RECORD;
+	else if (strcmp(type, "checkpoint") == 0)
+		e.type = AUDIT_LOG_CHECKPOINT;
+	else {
+		why = "\"type\" is neither record nor checkpoint";
+		r = -EBADMSG;
+		goto out;
+	}
+	NEED(get_int(o, "seq", &e.seq), "\"seq\" is missing or malformed");
+	if (e.seq < 1) {
+		why = "\"seq\" is not positive";
+		r = -EBADMSG;
+		goto out;
+	}
+	NEED(get_int(o, "time_us", &e.time_us), "\"time_us\" is missing or malformed");
+	NEED(get_hex(o, "hash", e.hash, sizeof(e.hash)), "\"hash\" is missing or malformed");
+	if (e.type == AUDIT_LOG_CHECKPOINT) {
+		NEED(get_hex(o, "pubkey", e.pubkey, sizeof(e.pubkey)),
+		     "\"pubkey\" is missing or malformed");
+		NEED(get_hex(o, "sig", e.sig, sizeof(e.sig)), "\"sig\" is missing or malformed");
+		goto out;
+	}
+	NEED(get_text(o, "principal", &e.principal), "\"principal\" is missing or malformed");
+	NEED(get_int(o, "uid", &e.uid), "\"uid\" is missing or malformed");
+	NEED(get_int(o, "gid", &e.gid), "\"gid\" is missing or malformed");
+	NEED(get_int(o, "pid", &e.pid), "\"pid\" is missing or malformed");
+	NEED(get_text(o, "role", &e.role), "\"role\" is missing or malformed");
+	NEED(get_text(o, "method", &e.method), "\"method\" is missing or malformed");
+	NEED(get_text(o, "ids", &e.ids), "\"ids\" is missing or malformed");
+	NEED(get_text(o, "fields", &e.fields), "\"fields\" is missing or malformed");
+	NEED(get_int(o, "records", &e.records), "\"records\" is missing or malformed");
+	NEED(get_text(o, "result", &e.result), "\"result\" is missing or malformed");
+	NEED(get_text(o, "error", &e.error), "\"error\" is missing or malformed");
+	NEED(get_text(o, "alert", &e.alert), "\"alert\" is missing or malformed");
+	NEED(get_hex(o, "prev_hash", e.prev_hash, sizeof(e.prev_hash)),
+	     "\"prev_hash\" is missing or malformed");
+out:
+	json_decref(o);
+	if (r < 0) {
+		audit_log_entry_clear(&e);
+		if (r == -ENOMEM)
+			why = "out of memory";
+		if (ret_why)
+			*ret_why = why;
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+#undef NEED
+
+/* ---- verifying a file ----------------------------------------------------- */
+
+struct seen {
+	int64_t seq;                    /* 0: empty slot */
+	unsigned char hash[32];
+};
+
+struct verifier {
+	const unsigned char *pubkey;
+	bool allow_partial;
+	struct audit_verify_report rep;
+	bool started;
+	unsigned char last_hash[32];
+	struct seen *window;            /* AUDIT_VERIFY_WINDOW slots, by seq */
+	struct seen pending[AUDIT_VERIFY_PENDING_MAX];
+	int n_pending;
+	char *line;
+	size_t line_cap;
+};
+
+static void fail(struct verifier *v, enum audit_verify_problem p, int64_t seq, int64_t line,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void fail(struct verifier *v, enum audit_verify_problem p, int64_t seq, int64_t line,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	v->rep.ok = false;
+	v->rep.problem = p;
+	v->rep.first_bad_seq = seq;
+	v->rep.bad_line = line;
+	va_start(ap, fmt);
+	vsnprintf(v->rep.reason, sizeof(v->rep.reason), fmt, ap);
+	va_end(ap);
+}
+
+static struct seen *window_find(struct verifier *v, int64_t seq)
+{
+	struct seen *s = &v->window[(uint64_t)seq % AUDIT_VERIFY_WINDOW];
+
+	return s->seq == seq ? s : NULL;
+}
+
+/*
+ * Read one line into v->line (NUL-terminated, newline dropped). Returns 1
+ * with *ret_len, 0 at the end of the file, -E2BIG for a line longer than
+ * AUDIT_LOG_LINE_MAX (consumed), -EIO or -ENOMEM.
+ */
+static int read_line(struct verifier *v, FILE *f, size_t *ret_len)
+{
+	size_t n = 0;
+	bool too_long = false;
+	int c;
+
+	if (v->line == NULL) {
+		/* Room for the NUL even when the first line is empty. */
+		v->line = malloc(4096);
+		if (v->line == NULL)
+			return -ENOMEM;
+		v->line_cap = 4096;
+	}
+	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+		if (too_long)
+			continue;
+		if (n + 1 >= v->line_cap) {
+			size_t cap = v->line_cap ? v->line_cap * 2 : 4096;
+			char *p;
+
+			if (n + 1 > AUDIT_LOG_LINE_MAX) {
+				too_long = true;
+				continue;
+			}
+			if (cap > AUDIT_LOG_LINE_MAX + 1)
+				cap = AUDIT_LOG_LINE_MAX + 1;
+			p = realloc(v->line, cap);
+			if (p == NULL)
+				return -ENOMEM;
+			v->line = p;
+			v->line_cap = cap;
+		}
+		v->line[n++] = (char)c;
+	}
+	if (ferror(f))
+		return -EIO;
+	if (c == EOF && n == 0 && !too_long)
+		return 0;
+	if (too_long)
+		return -E2BIG;
+	v->line[n] = '\0';
+	*ret_len = n;
+	return 1;
+}
+
+static bool blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+static void record_hash(const struct audit_log_entry *e, unsigned char out[32])
+{
+	struct audit_fields f = {
+		.seq = e->seq, .time_us = e->time_us, .principal = e->principal,
+		.uid = e->uid, .gid = e->gid, .pid = e->pid, .role = e->role,
+		.method = e->method, .ids = e->ids, .fields = e->fields,
+		.records = e->records, .result = e->result, .error = e->error,
+		.alert = e->alert,
+	};
+
+	audit_hash(e->prev_hash, &f, out);
+}
+
+/* A verified checkpoint met its record: compare the hashes. Returns false on a problem. */
+static bool checkpoint_matches(struct verifier *v, int64_t seq, const unsigned char hash[32],
+			       const unsigned char record_hash[32], int64_t line)
+{
+	if (sodium_memcmp(hash, record_hash, 32) != 0) {
+		fail(v, AUDIT_VERIFY_CHECKPOINT_MISMATCH, seq, line,
+		     "the checkpoint at seq %" PRId64 " signs another hash than record %"
+		     PRId64 "'s: the record or the records before it were altered", seq, seq);
+		return false;
+	}
+	if (seq > v->rep.last_checkpoint_seq) {
+		v->rep.last_checkpoint_seq = seq;
+		v->rep.checkpoints++;
+	} else {
+		v->rep.redelivered++;
+	}
+	return true;
+}
+
+static bool on_checkpoint(struct verifier *v, const struct audit_log_entry *e, int64_t line)
+{
+	unsigned char msg[AUDIT_CP_MSG_BYTES];
+	struct seen *s;
+
+	if (sodium_memcmp(e->pubkey, v->pubkey, 32) != 0) {
+		fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
+		     "the checkpoint at seq %" PRId64 " was made with another key than the "
+		     "audit public key given", e->seq);
+		return false;
+	}
+	audit_checkpoint_message(e->seq, e->hash, e->time_us, msg);
+	if (crypto_sign_verify_detached(e->sig, msg, sizeof(msg), v->pubkey) != 0) {
+		fail(v, AUDIT_VERIFY_BAD_SIGNATURE, e->seq, line,
+		     "the signature of the checkpoint at seq %" PRId64 " does not verify: "
+		     "the checkpoint was altered or forged", e->seq);
+		return false;
+	}
+	if (v->started && e->seq <= v->rep.last_seq) {
+		s = window_find(v, e->seq);
+		if (s != NULL)
+			return checkpoint_matches(v, e->seq, e->hash, s->hash, line);
+		if (e->seq < v->rep.first_seq)
+			return true;    /* a rotated-away record: nothing to compare with */
+		fail(v, AUDIT_VERIFY_REORDERED, e->seq, line,
+		     "the checkpoint at seq %" PRId64 " comes long after its record "
+		     "(more than %d records later): out of order", e->seq, AUDIT_VERIFY_WINDOW);
+		return false;
+	}
+	/* Its record has not come yet: hold it until it does. */
+	for (int i = 0; i < v->n_pending; i++)
+		if (v->pending[i].seq == e->seq) {
+			if (sodium_memcmp(v->pending[i].hash, e->hash, 32) != 0) {
+				fail(v, AUDIT_VERIFY_DUPLICATE, e->seq, line,
+				     "two checkpoints at seq %" PRId64 " sign different hashes",
+				     e->seq);
+				return false;
+			}
+			v->rep.redelivered++;
+			return true;
+		}
+	if (v->n_pending == AUDIT_VERIFY_PENDING_MAX) {
+		fail(v, AUDIT_VERIFY_REORDERED, e->seq, line,
+		     "more than %d checkpoints come before their records: out of order",
+		     AUDIT_VERIFY_PENDING_MAX);
+		return false;
+	}
+	v->pending[v->n_pending].seq = e->seq;
+	memcpy(v->pending[v->n_pending].hash, e->hash, 32);
+	v->n_pending++;
+	return true;
+}
+
+/* After a gap [lo, hi] at line: is one of the missing records further on (reordered)? */
+static void classify_gap(struct verifier *v, FILE *f, int64_t lo, int64_t hi, int64_t line,
+			 int64_t seen_seq)
+{
+	int64_t at = line;
+	size_t len;
+
+	for (;;) {
+		struct audit_log_entry e;
+		int r = read_line(v, f, &len);
+
+		if (r == 0 || r == -EIO || r == -ENOMEM)
+			break;
+		at++;
+		if (r < 0 || audit_log_parse_line(v->line, len, &e, NULL) < 0)
+			continue;
+		if (e.type == AUDIT_LOG_RECORD && e.seq >= lo && e.seq <= hi) {
+			fail(v, AUDIT_VERIFY_REORDERED, lo, line,
+			     "record %" PRId64 " is out of order: expected at line %" PRId64
+			     " (which holds record %" PRId64 "), found at line %" PRId64,
+			     e.seq, line, seen_seq, at);
+			audit_log_entry_clear(&e);
+			return;
+		}
+		audit_log_entry_clear(&e);
+	}
+	if (lo == hi)
+		fail(v, AUDIT_VERIFY_MISSING, lo, line,
+		     "record %" PRId64 " is missing (the next line holds record %" PRId64
+		     "): deleted", lo, seen_seq);
+	else
+		fail(v, AUDIT_VERIFY_MISSING, lo, line,
+		     "records %" PRId64 "..%" PRId64 " are missing (the next line holds record %"
+		     PRId64 "): deleted", lo, hi, seen_seq);
+}
+
+static bool on_record(struct verifier *v, FILE *f, const struct audit_log_entry *e,
+		      int64_t line)
+{
+	static const unsigned char zero[32];
+	unsigned char h[32];
+	struct seen *s;
+
+	record_hash(e, h);
+	if (sodium_memcmp(h, e->hash, 32) != 0) {
+		fail(v, AUDIT_VERIFY_EDITED, e->seq, line,
+		     "record %" PRId64 "'s hash does not match its fields: the record was edited",
+		     e->seq);
+		return false;
+	}
+	if (!v->started) {
+		if (e->seq != 1 && !v->allow_partial) {
+			if (e->seq == 2)
+				fail(v, AUDIT_VERIFY_HEAD_MISSING, 1, line,
+				     "the log starts at record 2: record 1 is missing (deleted, "
+				     "or rotated into another file)");
+			else
+				fail(v, AUDIT_VERIFY_HEAD_MISSING, 1, line,
+				     "the log starts at record %" PRId64 ": records 1..%" PRId64
+				     " are missing (deleted, or rotated into another file)",
+				     e->seq, e->seq - 1);
+			return false;
+		}
+		if (e->seq == 1 && sodium_memcmp(e->prev_hash, zero, 32) != 0) {
+			fail(v, AUDIT_VERIFY_BROKEN_LINK, 1, line,
+			     "record 1's prev_hash is not all zeros");
+			return false;
+		}
+		v->started = true;
+		v->rep.first_seq = e->seq;
+	} else if (e->seq <= v->rep.last_seq) {
+		s = window_find(v, e->seq);
+		if (s != NULL && sodium_memcmp(s->hash, e->hash, 32) == 0) {
+			v->rep.redelivered++;   /* a resend after a reconnection */
+			return true;
+		}
+		if (s != NULL) {
+			fail(v, AUDIT_VERIFY_DUPLICATE, e->seq, line,
+			     "record %" PRId64 " appears twice with different contents", e->seq);
+			return false;
+		}
+		fail(v, AUDIT_VERIFY_REORDERED, e->seq, line,
+		     "record %" PRId64 " comes after record %" PRId64 ": the log is out of order",
+		     e->seq, v->rep.last_seq);
+		return false;
+	} else if (e->seq > v->rep.last_seq + 1) {
+		classify_gap(v, f, v->rep.last_seq + 1, e->seq - 1, line, e->seq);
+		return false;
+	} else if (sodium_memcmp(e->prev_hash, v->last_hash, 32) != 0) {
+		/*
+		 * The record itself is consistent, so the one before was
+		 * rewritten with a recomputed hash (or this one's link was).
+		 */
+		fail(v, AUDIT_VERIFY_BROKEN_LINK, v->rep.last_seq, line,
+		     "record %" PRId64 " does not link to record %" PRId64 "'s hash: "
+		     "record %" PRId64 " was altered and its hash recomputed",
+		     e->seq, v->rep.last_seq, v->rep.last_seq);
+		return false;
+	}
+	v->rep.records++;
+	v->rep.last_seq = e->seq;
+	memcpy(v->last_hash, e->hash, 32);
+	s = &v->window[(uint64_t)e->seq % AUDIT_VERIFY_WINDOW];
+	s->seq = e->seq;
+	memcpy(s->hash, e->hash, 32);
+	for (int i = 0; i < v->n_pending; i++)
+		if (v->pending[i].seq == e->seq) {
+			struct seen p = v->pending[i];
+
+			v->pending[i] = v->pending[--v->n_pending];
+			return checkpoint_matches(v, p.seq, p.hash, e->hash, line);
+		}
+	return true;
+}
+
+int audit_verify_log_opts(FILE *log, const unsigned char pubkey[32],
+			  const struct audit_verify_opts *opts, struct audit_verify_report *ret)
+{
+	struct verifier v = { .pubkey = pubkey };
+	int64_t line = 0;
+	size_t len;
+	int r;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	v.allow_partial = opts != NULL && opts->allow_partial;
+	v.rep.ok = true;
+	v.window = calloc(AUDIT_VERIFY_WINDOW, sizeof(*v.window));
+	if (v.window == NULL)
+		return -ENOMEM;
+	for (;;) {
+		struct audit_log_entry e;
+		const char *why = "malformed";
+		bool good;
+
+		r = read_line(&v, log, &len);
+		if (r == 0)
+			break;
+		line++;
+		if (r == -E2BIG) {
+			fail(&v, AUDIT_VERIFY_BAD_LINE, v.rep.last_seq + 1, line,
+			     "line %" PRId64 " is longer than %d bytes", line, AUDIT_LOG_LINE_MAX);
+			break;
+		}
+		if (r < 0)
+			goto out;
+		if (blank(v.line, len))
+			continue;
+		v.rep.lines++;
+		r = audit_log_parse_line(v.line, len, &e, &why);
+		if (r == -ENOMEM)
+			goto out;
+		if (r < 0) {
+			/* The seq it is expected to hold: the best a damaged line allows. */
+			fail(&v, AUDIT_VERIFY_BAD_LINE, v.rep.last_seq + 1, line,
+			     "line %" PRId64 " is not a valid audit entry: %s", line, why);
+			break;
+		}
+		good = e.type == AUDIT_LOG_RECORD ? on_record(&v, log, &e, line)
+						  : on_checkpoint(&v, &e, line);
+		audit_log_entry_clear(&e);
+		if (!good)
+			break;
+	}
+	if (v.rep.ok && v.n_pending > 0) {
+		int64_t hi = 0;
+
+		for (int i = 0; i < v.n_pending; i++)
+			if (v.pending[i].seq > hi)
+				hi = v.pending[i].seq;
+		fail(&v, AUDIT_VERIFY_TRUNCATED, v.rep.last_seq + 1, 0,
+		     "a checkpoint signs record %" PRId64 " but the log ends at record %" PRId64
+		     ": records %" PRId64 "..%" PRId64 " were cut off", hi, v.rep.last_seq,
+		     v.rep.last_seq + 1, hi);
+	}
+	if (v.rep.ok && v.rep.records == 0)
+		fail(&v, AUDIT_VERIFY_EMPTY, 0, 0, "the log holds no audit record");
+	if (v.rep.records > 0) {
+		int64_t signed_to = v.rep.last_checkpoint_seq > v.rep.first_seq - 1
+			? v.rep.last_checkpoint_seq : v.rep.first_seq - 1;
+
+		v.rep.unsigned_tail = v.rep.last_seq > signed_to ? v.rep.last_seq - signed_to : 0;
+	}
+	*ret = v.rep;
+	r = 0;
+out:
+	free(v.window);
+	free(v.line);
+	return r;
+}
+
+int audit_verify_log(FILE *log, const unsigned char pubkey[32], struct audit_verify_report *ret)
+{
+	return audit_verify_log_opts(log, pubkey, NULL, ret);
+}
+
+/* ---- reporting -------------------------------------------------------------- */
+
+const char *audit_verify_problem_name(enum audit_verify_problem p)
+{
+	switch (p) {
+	case AUDIT_VERIFY_OK:
+		return "ok";
+	case AUDIT_VERIFY_BAD_LINE:
+		return "bad_line";
+	case AUDIT_VERIFY_EDITED:
+		return "edited";
+	case AUDIT_VERIFY_BROKEN_LINK:
+		return "broken_link";
+	case AUDIT_VERIFY_MISSING:
+		return "missing";
+	case AUDIT_VERIFY_REORDERED:
+		return "reordered";
+	case AUDIT_VERIFY_DUPLICATE:
+		return "duplicate";
+	case AUDIT_VERIFY_WRONG_KEY:
+		return "wrong_key";
+	case AUDIT_VERIFY_BAD_SIGNATURE:
+		return "bad_signature";
+	case AUDIT_VERIFY_CHECKPOINT_MISMATCH:
+		return "checkpoint_mismatch";
+	case AUDIT_VERIFY_TRUNCATED:
+		return "truncated";
+	case AUDIT_VERIFY_HEAD_MISSING:
+		return "head_missing";
+	case AUDIT_VERIFY_EMPTY:
+		return "empty";
+	}
+	return "unknown";
+}
+
+void audit_verify_print(FILE *f, const struct audit_verify_report *r)
+{
+	if (r->ok) {
+		fprintf(f, "ok: %" PRId64 " records (seq %" PRId64 "..%" PRId64 "), %" PRId64
+			" checkpoints verified", r->records, r->first_seq, r->last_seq,
+			r->checkpoints);
+		if (r->last_checkpoint_seq > 0)
+			fprintf(f, ", the last at seq %" PRId64, r->last_checkpoint_seq);
+		fputc('\n', f);
+	} else {
+		fprintf(f, "FAILED: %s\n", r->reason);
+		if (r->first_bad_seq > 0)
+			fprintf(f, "first bad seq: %" PRId64 "\n", r->first_bad_seq);
+		if (r->bad_line > 0)
+			fprintf(f, "at line: %" PRId64 "\n", r->bad_line);
+		fprintf(f, "verified before it: %" PRId64 " records", r->records);
+		if (r->records > 0)
+			fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq, r->last_seq);
+		fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
+	}
+	if (r->ok && r->first_seq > 1)
+		fprintf(f, "note: the log starts at seq %" PRId64 "; records before it are not "
+			"in this file\n", r->first_seq);
+	if (r->ok && r->unsigned_tail > 0)
+		fprintf(f, "note: %" PRId64 " records after %s (seq %" PRId64 "..%" PRId64 ") are "
+			"not signed yet: cutting them off could not be detected\n",
+			r->unsigned_tail,
+			r->last_checkpoint_seq > 0 ? "the last checkpoint" : "the start, no checkpoint",
+			r->last_seq - r->unsigned_tail + 1, r->last_seq);
+	if (r->redelivered > 0)
+		fprintf(f, "note: %" PRId64 " identical re-deliveries ignored\n", r->redelivered);
+}
+
+json_t *audit_verify_report_json(const struct audit_verify_report *r)
+{
+	json_t *o = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			      "ok", r->ok, "problem", audit_verify_problem_name(r->problem),
+			      "lines", (json_int_t)r->lines,
+			      "records", (json_int_t)r->records,
+			      "checkpoints", (json_int_t)r->checkpoints,
+			      "redelivered", (json_int_t)r->redelivered,
+			      "first_seq", (json_int_t)r->first_seq,
+			      "last_seq", (json_int_t)r->last_seq,
+			      "last_checkpoint_seq", (json_int_t)r->last_checkpoint_seq,
+			      "unsigned_tail", (json_int_t)r->unsigned_tail);
+
+	if (o == NULL)
+		return NULL;
+	if (!r->ok && (json_object_set_new(o, "first_bad", r->first_bad_seq > 0
+					   ? json_integer(r->first_bad_seq) : json_null()) < 0 ||
+		       json_object_set_new(o, "line", r->bad_line > 0
+					   ? json_integer(r->bad_line) : json_null()) < 0 ||
+		       json_object_set_new(o, "reason", json_string(r->reason)) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- the public key ---------------------------------------------------------- */
+
+int audit_pubkey_parse(const char *text, unsigned char ret[32])
+{
+	unsigned char k[32];
+	const char *p = text;
+	size_t n = 0;
+
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	while ((p[n] >= '0' && p[n] <= '9') || (p[n] >= 'a' && p[n] <= 'f') ||
+	       (p[n] >= 'A' && p[n] <= 'F'))
+		n++;
+	if (n != 64)
+		return -EINVAL;
+	for (size_t i = 0; i < 32; i++)
+		k[i] = (unsigned char)(hex_value((unsigned char)p[2 * i]) * 16 +
+				       hex_value((unsigned char)p[2 * i + 1]));
+	for (p += n; *p; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			return -EINVAL;
+	memcpy(ret, k, 32);
+	return 0;
+}
+
+int audit_pubkey_load(const char *path, unsigned char ret[32])
+{
+	char buf[1025];
+	size_t n;
+	FILE *f;
+	int r;
+
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	r = ferror(f) ? -EIO : 0;
+	if (r == 0 && !feof(f))
+		r = -EINVAL;            /* longer than any key file */
+	fclose(f);
+	if (r < 0)
+		return r;
+	buf[n] = '\0';
+	if (strlen(buf) != n)
+		return -EINVAL;         /* a NUL inside */
+	return audit_pubkey_parse(buf, ret);
+}
