@@ -122,7 +122,9 @@ static int simple_call(struct ctl_ctx *ctx, int argc, char **argv, const char *m
 static int cmd_status(struct ctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const keys[] = {
-		"state", "version", "uptime", "connections", "clients", "cipher_version", NULL,
+		"state", "version", "uptime", "connections", "clients", "cipher_version",
+		"audit_head", "audit_records", "audit_batches", "audit_failures", "audit_checkpoint",
+		"audit_shipped", "audit_ship_lag", "audit_ship_connected", NULL,
 	};
 
 	return simple_call(ctx, argc, argv, "io.roster.Admin.Status", keys, NULL);
