@@ -190,6 +190,8 @@ int auth_load(struct auth *a, struct store *s, uid_t own_uid)
 		ro->quota_n = num(o, "quota_n", -1);
 		ro->quota_window = num(o, "quota_window", 0);
 		ro->lock_on_quota = num(o, "lock_on_quota", 1) != 0;
+		ro->guess_n = num(o, "guess_n", 20);
+		ro->guess_window = num(o, "guess_window", 600);
 		ro->changed_at = num(o, "changed_at", 0);
 		a->n_roles++;
 	}
@@ -209,6 +211,7 @@ int auth_load(struct auth *a, struct store *s, uid_t own_uid)
 		snprintf(p->locked_reason, sizeof(p->locked_reason), "%s", str(o, "locked_reason"));
 		p->last_seen = num(o, "last_seen", 0);
 		p->created_at = num(o, "created_at", 0);
+		p->guard_reset = num(o, "guard_reset", 0);
 		a->n_princ++;
 	}
 out:

@@ -47,6 +47,8 @@ struct role {
 	int64_t quota_n;                /* < 0: none */
 	int64_t quota_window;           /* seconds */
 	bool lock_on_quota;
+	int64_t guess_n;                /* NotFound answers in guess_window that lock; 0: never */
+	int64_t guess_window;           /* seconds */
 	int64_t changed_at;
 };
 
@@ -61,6 +63,7 @@ struct principal {
 	char locked_reason[32];
 	int64_t last_seen;
 	int64_t created_at;
+	int64_t guard_reset;            /* guard counts start here (the last unlock) */
 	bool seen_dirty;                /* last_seen not yet written back */
 };
 

@@ -45,6 +45,9 @@ const struct method method_table[] = {
 	{ "io.roster.Admin.RoleShow", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_show },
 	{ "io.roster.Admin.RoleAdd", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_add },
 	{ "io.roster.Admin.RoleRemove", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_role_remove },
+	/* Canaries are security administration: nobody else may tell them apart. */
+	{ "io.roster.Admin.CanaryAdd", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_canary_add },
+	{ "io.roster.Admin.CanaryList", CAP_ADMIN_PRINCIPALS, M_UNSEALED, method_admin_canary_list },
 
 	{ "io.roster.Audit.Query", CAP_AUDIT_READ, M_UNSEALED, method_audit_query },
 	{ "io.roster.Audit.Verify", CAP_AUDIT_VERIFY, M_UNSEALED, method_audit_verify },

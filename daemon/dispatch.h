@@ -81,6 +81,8 @@ void method_admin_role_list(struct call *c);
 void method_admin_role_show(struct call *c);
 void method_admin_role_add(struct call *c);
 void method_admin_role_remove(struct call *c);
+void method_admin_canary_add(struct call *c);
+void method_admin_canary_list(struct call *c);
 
 void method_audit_query(struct call *c);
 void method_audit_verify(struct call *c);

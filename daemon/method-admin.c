@@ -15,6 +15,7 @@
 
 #include "daemon/auth.h"
 #include "daemon/dispatch.h"
+#include "daemon/guard.h"
 #include "daemon/log.h"
 #include "daemon/util.h"
 #include "daemon/keys.h"
@@ -432,6 +433,9 @@ static void set_lock(struct call *c, bool locked)
 	if (r == 0)
 		log_info("principal %s %s by uid %u", name, locked ? "locked" : "unlocked",
 			 (unsigned)c->uid);
+	/* An unlock gives a fresh window: the quota and guessing counts restart. */
+	if (r == 0 && !locked)
+		guard_reset(&c->srv->reg->guard, name);
 	changed(c, r, name, NULL);
 }
 
@@ -501,6 +505,11 @@ static json_t *role_json(const struct auth *a, const struct role *ro)
 	o = json_pack("{s:s, s:b, s:o, s:o, s:b, s:o, s:s}", "name", ro->name, "builtin", ro->builtin,
 		      "capabilities", auth_caps_json(ro->caps), "fields", auth_fields_json(ro->fields),
 		      "lock_on_quota", ro->lock_on_quota, "principals", holders, "changed_at", ts);
+	if (o != NULL && ro->guess_n > 0) {
+		snprintf(quota, sizeof(quota), "%lld/%llds", (long long)ro->guess_n,
+			 (long long)ro->guess_window);
+		json_object_set_new(o, "guessing", json_string(quota));
+	}
 	if (o != NULL && ro->quota_n >= 0) {
 		int64_t w = ro->quota_window;
 		const char *unit = "s";
@@ -598,19 +607,24 @@ static int join(const json_t *arr, char *buf, size_t size)
 void method_admin_role_add(struct call *c)
 {
 	static const char *const spec[] = { "name:s", "capabilities:a", "fields:a", "?quota:s",
-					    "?lock_on_quota:b", "?replace:b" };
+					    "?lock_on_quota:b", "?replace:b", "?guessing:s" };
 	struct registry *reg = c->srv->reg;
 	char caps_text[512], fields_text[128], canon_caps[512], canon_fields[128];
-	const char *name, *quota;
-	int64_t qn = -1, qw = 0;
+	const char *name, *quota, *guessing;
+	int64_t qn = -1, qw = 0, gn = 20, gw = 600;
 	uint32_t caps;
 	unsigned fields;
 	bool replace, lock;
 	json_t *tmp;
 	int r;
 
-	if (!params_ok(c, spec, 6) || (name = get_name(c)) == NULL)
+	if (!params_ok(c, spec, 7) || (name = get_name(c)) == NULL)
 		return;
+	guessing = json_string_value(json_object_get(c->params, "guessing"));
+	if (guessing != NULL && parse_quota(guessing, &gn, &gw) < 0) {
+		call_invalid_parameter(c, "guessing");
+		return;
+	}
 	if (join(json_object_get(c->params, "capabilities"), caps_text, sizeof(caps_text)) < 0 ||
 	    auth_parse_caps(caps_text, &caps) < 0) {
 		call_invalid_parameter(c, "capabilities");
@@ -639,7 +653,7 @@ void method_admin_role_add(struct call *c)
 		call_error_message(c, "io.roster.InternalError", "out of memory");
 		return;
 	}
-	r = store_role_put(reg->store, name, canon_caps, canon_fields, qn, qw, lock, replace);
+	r = store_role_put(reg->store, name, canon_caps, canon_fields, qn, qw, lock, replace, gn, gw);
 	if (r == 0) {
 		const struct role *old = auth_role(&reg->auth, name);
 		size_t holders = 0;
@@ -665,4 +679,62 @@ void method_admin_role_remove(struct call *c)
 	if (r == 0)
 		log_info("role %s removed by uid %u", name, (unsigned)c->uid);
 	changed(c, r, name, NULL);
+}
+
+/* ---- canaries --------------------------------------------------------------- */
+
+static void mutate_canary(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+	int r = store_client_create(w, json_object_get(j->mctx, "client"), id);
+
+	if (r == 0)
+		r = store_client_mark_canary(w, id);
+	if (r < 0) {
+		j->reply = json_pack("{s:s, s:{s:s}}", "error", "io.roster.InternalError", "parameters",
+				     "message", "storage failure (see the daemon's log)");
+		return;
+	}
+	audit_rec_add_id(&j->rec, id);
+	j->reply = json_pack("{s:{s:s, s:i}}", "parameters", "id", id, "version", 1);
+}
+
+/* Once the canary is committed, the guard watches for it. */
+static void canary_after(struct call *c)
+{
+	struct registry *reg = c->srv->reg;
+	json_t *ids;
+
+	if (reg->state == REG_UNSEALED && store_canary_ids(reg->store, &ids) == 0) {
+		json_decref(reg->guard.canaries);
+		reg->guard.canaries = ids;
+	}
+}
+
+void method_admin_canary_add(struct call *c)
+{
+	static const char *const spec[] = { "client:o" };
+	char bad[VALIDATE_NAME_MAX];
+
+	if (!params_ok(c, spec, 1))
+		return;
+	if (!validate_client_input(json_object_get(c->params, "client"), false, "client", bad)) {
+		call_invalid_parameter(c, bad);
+		return;
+	}
+	c->after = canary_after;
+	call_write(c, mutate_canary, json_incref(c->params));
+}
+
+void method_admin_canary_list(struct call *c)
+{
+	json_t *arr;
+
+	if (!params_ok(c, NULL, 0))
+		return;
+	if (store_canary_list(c->srv->reg->store, &arr) < 0) {
+		call_error_message(c, "io.roster.InternalError", "storage failure (see the daemon's log)");
+		return;
+	}
+	call_reply(c, json_pack("{s:o}", "clients", arr));
 }

@@ -7,11 +7,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon/audit.h"
 #include "daemon/auth.h"
 #include "daemon/dispatch.h"
+#include "daemon/guard.h"
+#include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/server.h"
 #include "daemon/util.h"
@@ -19,6 +22,8 @@
 
 #define SEARCH_LIMIT_DEFAULT 20
 #define SEARCH_LIMIT_MAX 100
+/* Letters or digits a search needs from a caller without clients.list. */
+#define SEARCH_QUERY_MIN_UNLISTED 3
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
 
@@ -117,12 +122,97 @@ static void not_found(struct call *c, const char *id)
 	call_error(c, "io.roster.NotFound", json_pack("{s:s}", "id", id));
 }
 
+/* ---- guard ------------------------------------------------------------------- */
+
+/* Lock the calling principal (quota or guessing) and reload, so every connection sees it. */
+static void lock_caller(struct call *c, const char *reason)
+{
+	struct registry *reg = c->srv->reg;
+
+	if (store_principal_set_lock(reg->store, c->rec.principal, true, reason) < 0 ||
+	    (auth_flush(&reg->auth, reg->store), auth_load(&reg->auth, reg->store, c->srv->own_uid)) < 0)
+		log_err("guard: could not lock principal %s", c->rec.principal);
+}
+
+static void alert(struct call *c, const char *id)
+{
+	snprintf(c->rec.alert, sizeof(c->rec.alert), "%s", id);
+	/* At once on the daemon's own log too; the shipper sends the record at alert priority. */
+	log_warn("ALERT %s: principal %s (uid %u, pid %ld) calling %s", id, c->rec.principal,
+		 (unsigned)c->uid, (long)c->pid, c->name);
+}
+
+/* Whether the caller is a principal the guard counts (not a bootstrap admin). */
+static bool guarded(const struct call *c)
+{
+	return !c->ident.bootstrap && c->rec.principal[0] != '\0' &&
+	       strcmp(c->rec.principal, "unknown") != 0 && strcmp(c->rec.principal, "bootstrap") != 0;
+}
+
+/*
+ * The guard's word before these client ids are disclosed: quota first (a
+ * refused call discloses nothing), then canaries. Returns false after
+ * answering the call with io.roster.QuotaExceeded.
+ */
+static bool guard_allows(struct call *c, const json_t *ids)
+{
+	struct registry *reg = c->srv->reg;
+
+	if (guarded(c)) {
+		const struct role *role = auth_role(&reg->auth, c->rec.role);
+		enum guard_verdict v = guard_reads(&reg->guard, c->rec.principal, role, ids, now_usec());
+
+		if (v != GUARD_OK) {
+			if (v == GUARD_QUOTA_LOCK) {
+				lock_caller(c, "quota");
+				alert(c, "LOCKOUT");
+			} else {
+				alert(c, "QUOTA");
+			}
+			call_error_message(c, "io.roster.QuotaExceeded",
+					   v == GUARD_QUOTA_LOCK
+						   ? "this principal has read its quota of records and is now locked"
+						   : "this principal has read its quota of records for now");
+			return false;
+		}
+	}
+	if (guard_any_canary(&reg->guard, ids))
+		alert(c, "CANARY");
+	return true;
+}
+
+/* A NotFound answer: part of a guessing run? (The call is still answered NotFound.) */
+static void guard_missed(struct call *c)
+{
+	struct registry *reg = c->srv->reg;
+
+	if (!guarded(c))
+		return;
+	if (guard_not_found(&reg->guard, c->rec.principal, auth_role(&reg->auth, c->rec.role),
+			    now_usec())) {
+		lock_caller(c, "guessing");
+		alert(c, "GUESSING");
+	}
+}
+
+/* The ids of an array of clients, as a new array. */
+static json_t *ids_of(const json_t *arr)
+{
+	json_t *ids = json_array(), *rec;
+	size_t i;
+
+	json_array_foreach(arr, i, rec)
+		json_array_append(ids, json_object_get(rec, "id"));
+	return ids;
+}
+
 void method_clients_get(struct call *c)
 {
 	static const char *const spec[] = { "id:s" };
 	struct registry *reg = c->srv->reg;
 	const char *id;
-	json_t *rec;
+	json_t *rec, *ids;
+	bool allowed;
 	int r;
 
 	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
@@ -130,6 +220,7 @@ void method_clients_get(struct call *c)
 	r = store_client_get(reg->store, id, &rec);
 	if (r == -ENOENT) {
 		call_note_client(c, id);    /* guessed ids are on the record too */
+		guard_missed(c);
 		not_found(c, id);
 		return;
 	}
@@ -138,9 +229,53 @@ void method_clients_get(struct call *c)
 		return;
 	}
 	call_note_client(c, id);
+	ids = json_pack("[s]", id);
+	allowed = ids != NULL && guard_allows(c, ids);
+	json_decref(ids);
+	if (!allowed) {
+		json_decref(rec);
+		if (ids == NULL)
+			store_failed(c, -ENOMEM);
+		return;
+	}
 	call_note_disclosed(c, 1);
 	rec = client_view(c, rec);
 	call_reply(c, rec ? json_pack("{s:o}", "client", rec) : NULL);
+}
+
+/* guard_allows() for a page of clients; consumes arr when it refuses. */
+static bool guard_arr(struct call *c, json_t *arr)
+{
+	json_t *ids = ids_of(arr);
+	bool ok = ids != NULL && guard_allows(c, ids);
+
+	if (!ok) {
+		/* The refused ids stay on the record: what was sought, not what was given. */
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(ids, i, v)
+			call_note_client(c, json_string_value(v));
+		json_decref(arr);
+		if (ids == NULL)
+			store_failed(c, -ENOMEM);
+	}
+	json_decref(ids);
+	return ok;
+}
+
+/*
+ * A search that would match nearly everything is a way to enumerate: short
+ * or wildcard-like queries are only for callers who may list anyway.
+ */
+static bool query_too_broad(const char *q)
+{
+	size_t meaningful = 0;
+
+	for (; *q; q++)
+		if (!strchr(" %_*?.-", *q))
+			meaningful++;
+	return meaningful < SEARCH_QUERY_MIN_UNLISTED;
 }
 
 void method_clients_search(struct call *c)
@@ -157,6 +292,13 @@ void method_clients_search(struct call *c)
 		call_invalid_parameter(c, "query");
 		return;
 	}
+	if (!(c->ident.caps & (1u << CAP_CLIENTS_LIST)) && query_too_broad(q)) {
+		call_error(c, "org.varlink.service.InvalidParameter",
+			   json_pack("{s:s, s:s}", "parameter", "query", "message",
+				     "the query is too short or too wildcard-like: without clients.list, "
+				     "a search needs at least 3 letters or digits"));
+		return;
+	}
 	if ((limit = get_limit(c, "limit", SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX)) < 0)
 		return;
 	r = store_client_search(c->srv->reg->store, q, limit, &arr);
@@ -164,6 +306,8 @@ void method_clients_search(struct call *c)
 		store_failed(c, r);
 		return;
 	}
+	if (!guard_arr(c, arr))
+		return;
 	arr = clients_view(c, arr);
 	if (arr == NULL) {
 		store_failed(c, -ENOMEM);
@@ -192,6 +336,8 @@ void method_clients_list(struct call *c)
 		store_failed(c, r);
 		return;
 	}
+	if (!guard_arr(c, arr))
+		return;
 	/* The cursor is the last id of this page, read before any filtering. */
 	reply = json_object();
 	if (reply != NULL && more && json_array_size(arr) > 0)

@@ -111,6 +111,7 @@ void registry_seal(struct registry *reg)
 	audit_stop(a);
 	shipper_stop(reg->shipper);
 	reg->shipper = NULL;
+	guard_free(&reg->guard);
 	auth_unload(&reg->auth, reg->store);
 	store_close(reg->store);
 	reg->store = NULL;
@@ -181,6 +182,8 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 	r = open_with(reg, k, &s);
 	if (r == 0 && (r = auth_load(&reg->auth, s, geteuid())) < 0)
 		log_err("cannot load principals and roles");
+	if (r == 0 && (r = guard_load(&reg->guard, s, &reg->auth)) < 0)
+		log_err("cannot rebuild the guard's state from the audit trail");
 	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, k, &reg->audit_cfg)) < 0)
 		log_err("cannot start the audit writer; staying sealed");
 	if (r == 0)
@@ -190,6 +193,7 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 		reg->audit = NULL;
 	}
 	if (r < 0) {
+		guard_free(&reg->guard);
 		auth_unload(&reg->auth, NULL);
 		store_close(s);
 		keys_free(k);
@@ -261,6 +265,8 @@ static void key_op_done(uv_work_t *w, int status)
 	reg->key_op_busy = false;
 	if (r == 0 && (r = auth_load(&reg->auth, op->store, geteuid())) < 0)
 		log_err("cannot load principals and roles");
+	if (r == 0 && (r = guard_load(&reg->guard, op->store, &reg->auth)) < 0)
+		log_err("cannot rebuild the guard's state from the audit trail");
 	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, op->keys,
 				       &reg->audit_cfg)) < 0)
 		log_err("cannot start the audit writer; staying sealed");
@@ -271,6 +277,7 @@ static void key_op_done(uv_work_t *w, int status)
 		reg->audit = NULL;
 	}
 	if (r < 0 && op->result == 0) {
+		guard_free(&reg->guard);
 		auth_unload(&reg->auth, NULL);
 		store_close(op->store);
 		keys_free(op->keys);

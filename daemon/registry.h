@@ -25,6 +25,7 @@
 
 #include "daemon/audit.h"
 #include "daemon/auth.h"
+#include "daemon/guard.h"
 #include "daemon/keys.h"
 #include "daemon/store.h"
 
@@ -43,6 +44,7 @@ struct registry {
 	struct keys *keys;             /* non-NULL only while unsealed */
 	struct store *store;           /* non-NULL only while unsealed */
 	struct auth auth;              /* principals and roles, while unsealed */
+	struct guard guard;            /* quotas, guessing runs, canaries, while unsealed */
 	struct audit *audit;           /* the audit writer, while unsealed */
 	struct shipper *shipper;       /* the audit shipper, while unsealed with a syslog_socket */
 	struct audit_config audit_cfg;

@@ -702,12 +702,13 @@ int store_auth_load(struct store *s, json_t **ret_roles, json_t **ret_principals
 	int r;
 
 	r = rows_as_objects(s, "SELECT name, builtin, capabilities, fields, quota_n, quota_window, "
-			       "lock_on_quota, changed_at FROM roles ORDER BY name", &roles);
+			       "lock_on_quota, guess_n, guess_window, changed_at FROM roles ORDER BY name",
+			    &roles);
 	if (r < 0)
 		return r;
 	r = rows_as_objects(s, "SELECT name, uid, role, token_hash, token_expires, locked, "
-			       "locked_reason, last_seen, created_at FROM principals ORDER BY name",
-			    &princ);
+			       "locked_reason, last_seen, created_at, guard_reset FROM principals "
+			       "ORDER BY name", &princ);
 	if (r < 0) {
 		json_decref(roles);
 		return r;
@@ -718,7 +719,8 @@ int store_auth_load(struct store *s, json_t **ret_roles, json_t **ret_principals
 }
 
 int store_role_put(struct store *s, const char *name, const char *caps, const char *fields,
-		   int64_t quota_n, int64_t quota_window, bool lock_on_quota, bool replace)
+		   int64_t quota_n, int64_t quota_window, bool lock_on_quota, bool replace,
+		   int64_t guess_n, int64_t guess_window)
 {
 	int r;
 
@@ -727,14 +729,16 @@ int store_role_put(struct store *s, const char *name, const char *caps, const ch
 		return -EPERM;
 	if (replace)
 		r = run(s, "UPDATE roles SET capabilities = ?2, fields = ?3, quota_n = ?4, "
-			   "quota_window = ?5, lock_on_quota = ?6, changed_at = ?7 WHERE name = ?1",
-			quota_n < 0 ? "sssnnii" : "sssiiii", name, caps, fields, quota_n, quota_window,
-			(int64_t)lock_on_quota, now_usec());
+			   "quota_window = ?5, lock_on_quota = ?6, changed_at = ?7, guess_n = ?8, "
+			   "guess_window = ?9 WHERE name = ?1",
+			quota_n < 0 ? "sssnniiii" : "sssiiiiii", name, caps, fields, quota_n, quota_window,
+			(int64_t)lock_on_quota, now_usec(), guess_n, guess_window);
 	else
 		r = run(s, "INSERT INTO roles (name, builtin, capabilities, fields, quota_n, "
-			   "quota_window, lock_on_quota, changed_at) VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7)",
-			quota_n < 0 ? "sssnnii" : "sssiiii", name, caps, fields, quota_n, quota_window,
-			(int64_t)lock_on_quota, now_usec());
+			   "quota_window, lock_on_quota, changed_at, guess_n, guess_window) "
+			   "VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			quota_n < 0 ? "sssnniiii" : "sssiiiiii", name, caps, fields, quota_n, quota_window,
+			(int64_t)lock_on_quota, now_usec(), guess_n, guess_window);
 	return r;
 }
 
@@ -766,8 +770,12 @@ int store_principal_delete(struct store *s, const char *name)
 
 int store_principal_set_lock(struct store *s, const char *name, bool locked, const char *reason)
 {
-	return run(s, "UPDATE principals SET locked = ?2, locked_reason = ?3 WHERE name = ?1",
-		   "sis", name, (int64_t)locked, locked ? reason : NULL);
+	/* An unlock also restarts the guard's counts for the principal. */
+	if (!locked)
+		return run(s, "UPDATE principals SET locked = 0, locked_reason = NULL, guard_reset = ?2 "
+			      "WHERE name = ?1", "si", name, now_usec());
+	return run(s, "UPDATE principals SET locked = 1, locked_reason = ?2 WHERE name = ?1",
+		   "ss", name, reason);
 }
 
 int store_principal_set_token(struct store *s, const char *name,
@@ -1093,5 +1101,74 @@ int store_audit_walk(struct store *s,
 	sqlite3_finalize(st);
 out:
 	(void)exec(s, "COMMIT");
+	return r;
+}
+
+/* ---- guard ------------------------------------------------------------------- */
+
+int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
+		       int (*cb)(int64_t time_us, const char *ids, int64_t records,
+				 const char *result, void *data), void *data)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT time_us, ids, records, result FROM audit "
+			       "WHERE principal = ?1 AND time_us >= ?2 ORDER BY seq", -1, &st,
+			       NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, since_us);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = cb(sqlite3_column_int64(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
+		       col_text(st, 3), data);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(s, "reading recent records");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_canary_ids(struct store *s, json_t **ret)
+{
+	sqlite3_stmt *st;
+	json_t *o = json_object();
+	int rc;
+
+	if (o == NULL)
+		return -ENOMEM;
+	if (sqlite3_prepare_v2(s->db, "SELECT id FROM clients WHERE canary = 1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		json_decref(o);
+		return db_fail(s, "preparing");
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		json_object_set_new(o, col_text(st, 0), json_true());
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(o);
+		return db_fail(s, "reading canaries");
+	}
+	*ret = o;
+	return 0;
+}
+
+int store_client_mark_canary(struct store *s, const char *id)
+{
+	return run(s, "UPDATE clients SET canary = 1 WHERE id = ?1", "s", id);
+}
+
+int store_canary_list(struct store *s, json_t **ret)
+{
+	sqlite3_stmt *st;
+	json_t *arr;
+	int n, r;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT " CLIENT_COLS " FROM clients WHERE canary = 1 "
+			       "ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	r = rows_to_array(s, st, 100000, &arr, &n);
+	sqlite3_finalize(st);
+	if (r == 0)
+		*ret = arr;
 	return r;
 }

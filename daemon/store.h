@@ -89,7 +89,8 @@ int store_auth_load(struct store *s, json_t **ret_roles, json_t **ret_principals
  * replace is false), -EPERM (a built-in role cannot be replaced), -EIO.
  */
 int store_role_put(struct store *s, const char *name, const char *caps, const char *fields,
-		   int64_t quota_n, int64_t quota_window, bool lock_on_quota, bool replace);
+		   int64_t quota_n, int64_t quota_window, bool lock_on_quota, bool replace,
+		   int64_t guess_n, int64_t guess_window);
 
 /* Returns 0, -ENOENT, -EPERM (built-in), -EBUSY (held by principals), -EIO. */
 int store_role_delete(struct store *s, const char *name);
@@ -158,3 +159,16 @@ int store_audit_walk(struct store *s,
 
 /* One record by seq as a Record object; -ENOENT if none. */
 int store_audit_get(struct store *s, int64_t seq, json_t **ret);
+
+/* ---- guard (guard.c and the canary methods) ----------------------------------- */
+
+/* The principal's records since since_us, oldest first, through cb (non-zero stops). */
+int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
+		       int (*cb)(int64_t time_us, const char *ids, int64_t records,
+				 const char *result, void *data), void *data);
+
+/* The ids of canary clients, as an object id -> true. */
+int store_canary_ids(struct store *s, json_t **ret);
+int store_client_mark_canary(struct store *s, const char *id);
+/* Canary clients as Client objects. */
+int store_canary_list(struct store *s, json_t **ret);
