@@ -189,6 +189,8 @@ void method_admin_authenticate(struct call *c)
 	}
 	if (c->conn != NULL)
 		c->conn->auth = ca;
+	/* The record names who just proved themselves, not "unknown". */
+	snprintf(c->rec.principal, sizeof(c->rec.principal), "%s", ca.name);
 	log_info("uid %u pid %ld: authenticated as %s", (unsigned)c->uid, (long)c->pid, ca.name);
 	call_reply(c, json_pack("{s:s}", "principal", ca.name));
 	sodium_memzero(&ca, sizeof(ca));
