@@ -37,6 +37,7 @@ struct audit {
 	pthread_cond_t cv;
 	struct audit_job *queue, *queue_tail;   /* waiting for the writer */
 	size_t queue_len;
+	int waiting;                    /* the writer is in a condition wait */
 	size_t recent_max;              /* the largest batch in the last second */
 	int64_t recent_since_us;
 	struct audit_job *inflight;             /* the writer's current batch */
@@ -292,7 +293,12 @@ static void gather(struct audit *a)
 		if (before(&end, &gap_end))
 			gap_end = end;
 		while (a->queue_len == seen && !a->stopping) {
-			if (pthread_cond_timedwait(&a->cv, &a->mu, &gap_end) == ETIMEDOUT)
+			int r;
+
+			a->waiting++;
+			r = pthread_cond_timedwait(&a->cv, &a->mu, &gap_end);
+			a->waiting--;
+			if (r == ETIMEDOUT)
 				break;
 		}
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -314,9 +320,14 @@ static void *writer_main(void *arg)
 		int r;
 
 		while (a->queue == NULL && !a->stopping && !(a->want_checkpoint && a->head_seq > a->last_cp_seq)) {
+			int w;
+
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += a->cfg.checkpoint_secs;
-			if (pthread_cond_timedwait(&a->cv, &a->mu, &until) == ETIMEDOUT)
+			a->waiting++;
+			w = pthread_cond_timedwait(&a->cv, &a->mu, &until);
+			a->waiting--;
+			if (w == ETIMEDOUT)
 				break;
 		}
 		if (a->queue == NULL && a->stopping)
@@ -481,7 +492,9 @@ void audit_submit(struct audit *a, struct audit_job *j)
 		a->queue = j;
 	a->queue_tail = j;
 	a->queue_len++;
-	pthread_cond_signal(&a->cv);
+	/* A busy writer takes the queue when it is done: wake it only if it waits. */
+	if (a->waiting)
+		pthread_cond_signal(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 }
 
