@@ -19,6 +19,7 @@
 
 #include "daemon/log.h"
 #include "daemon/store-ship.h"
+#include "daemon/store-internal.h"
 
 enum ship_stmt {
 	SS_CURSOR,
@@ -93,34 +94,6 @@ static int ship_query_text(struct store_ship *s, const char *sql, char *buf, siz
 	return got;
 }
 
-/* The same keying as store.c's key_db(): the raw DEK, built in locked memory. */
-static int ship_key(struct store_ship *s, const struct keys *k)
-{
-	static const char pre[] = "PRAGMA key = \"";
-	char *lit, *sql = NULL;
-	size_t n;
-	int r = 0;
-
-	lit = keys_dek_pragma(k);
-	if (lit == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	n = sizeof(pre) + strlen(lit) + 2;
-	sql = sodium_malloc(n);
-	if (sql == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	snprintf(sql, n, "%s%s\"", pre, lit);
-	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		r = ship_fail(s, "setting the key");
-out:
-	sodium_free(sql);
-	sodium_free(lit);
-	return r;
-}
-
 static int ship_exec(struct store_ship *s, const char *sql)
 {
 	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
@@ -137,39 +110,17 @@ int store_ship_open(const char *path, const struct keys *k, struct store_ship **
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	/* No SQLITE_OPEN_CREATE: store_open() made the file; a missing one is an error. */
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL);
-	if (rc != SQLITE_OK) {
-		r = s->db ? ship_fail(s, "opening") : -ENOMEM;
-		goto fail;
-	}
-	/* The audit writer commits beside us: wait for its lock, never fail at once. */
-	sqlite3_busy_timeout(s->db, 5000);
-	r = ship_key(s, k);
+	/*
+	 * One keying sequence for every connection (store_connect). No
+	 * SQLITE_OPEN_CREATE: store_open() made the file; a missing one is an error.
+	 */
+	r = store_connect(path, k, 0, "audit shipper", &s->db, buf, sizeof(buf));
 	if (r < 0)
 		goto fail;
-	/* Without SQLCipher, PRAGMA key did nothing: refuse rather than read plaintext. */
-	if (!ship_query_text(s, "PRAGMA cipher_version", buf, sizeof(buf), NULL) ||
-	    buf[0] == '\0') {
-		log_err("audit shipper: PRAGMA cipher_version gave no answer: not linked "
-			"against SQLCipher; refusing to continue");
-		r = -ENOTSUP;
-		goto fail;
-	}
-	/* Not stored in the file: must match store.c's on every open. */
-	r = ship_exec(s, "PRAGMA cipher_page_size = 4096");
-	if (r < 0)
-		goto fail;
-	/* The first read is where a wrong key shows (SQLITE_NOTADB). */
 	if (!ship_query_text(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 			     "name IN ('audit', 'audit_checkpoints', 'audit_ship')",
 			     buf, sizeof(buf), &rc) || rc != SQLITE_OK) {
-		if (rc == SQLITE_NOTADB) {
-			log_err("audit shipper: the data key does not open %s", path);
-			r = -EACCES;
-		} else {
-			r = ship_fail(s, "first read");
-		}
+		r = ship_fail(s, "reading the schema");
 		goto fail;
 	}
 	if (strcmp(buf, "3") != 0) {

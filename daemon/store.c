@@ -19,6 +19,7 @@
 #include "daemon/embedded.h"
 #include "daemon/log.h"
 #include "daemon/store.h"
+#include "daemon/store-internal.h"
 
 /* The columns a Client has, in the order every SELECT below returns them. */
 #define CLIENT_COLS "id, name, kind, country, contact_name, contact_email, " \
@@ -126,29 +127,6 @@ static int query_text(struct store *s, const char *sql, char *buf, size_t size, 
 	return got;
 }
 
-static int key_db(struct store *s, const struct keys *k)
-{
-	static const char pre[] = "PRAGMA key = \"";
-	char *lit, *sql;
-	size_t n;
-	int r = 0;
-
-	lit = keys_dek_pragma(k);
-	n = sizeof(pre) + strlen(lit ? lit : "") + 2;
-	sql = sodium_malloc(n);
-	if (lit == NULL || sql == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	snprintf(sql, n, "%s%s\"", pre, lit);
-	if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		r = db_fail(s, "setting the key");
-out:
-	sodium_free(sql);
-	sodium_free(lit);
-	return r;
-}
-
 static int migration_number(const char *name)
 {
 	return atoi(name);      /* names are "NNN-what": digits first, checked below */
@@ -218,47 +196,110 @@ static int migrate(struct store *s)
 	return 0;
 }
 
+/* A one-row text query on a bare connection (before a struct store exists). */
+static int db_query_text(sqlite3 *db, const char *sql, char *buf, size_t size, int *ret_rc)
+{
+	sqlite3_stmt *st;
+	int rc, got = 0;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const unsigned char *t = sqlite3_column_text(st, 0);
+
+			snprintf(buf, size, "%s", t ? (const char *)t : "");
+			got = 1;
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	if (ret_rc)
+		*ret_rc = rc;
+	return got;
+}
+
+int store_connect(const char *path, const struct keys *k, int flags, const char *who,
+		  sqlite3 **ret_db, char *cipher_version, size_t cvlen)
+{
+	static const char pre[] = "PRAGMA key = \"";
+	char *lit = NULL, *sql = NULL, buf[16];
+	sqlite3 *db = NULL;
+	size_t n;
+	int rc, r = 0;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | flags, NULL);
+	if (rc != SQLITE_OK) {
+		log_err("%s: opening %s: %s", who, path, db ? sqlite3_errmsg(db) : "out of memory");
+		r = db ? -EIO : -ENOMEM;
+		goto out;
+	}
+	/* Other connections commit beside this one: wait for their locks, never fail at once. */
+	sqlite3_busy_timeout(db, 5000);
+	/* The raw key, as x'<hex>', built in locked memory: never a passphrase, never PBKDF2. */
+	lit = keys_dek_pragma(k);
+	n = sizeof(pre) + (lit ? strlen(lit) : 0) + 2;
+	sql = sodium_malloc(n);
+	if (lit == NULL || sql == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	snprintf(sql, n, "%s%s\"", pre, lit);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("%s: setting the key: %s", who, sqlite3_errmsg(db));
+		r = -EIO;
+		goto out;
+	}
+	/* Without SQLCipher, PRAGMA key did nothing: refuse rather than write plaintext. */
+	if (!db_query_text(db, "PRAGMA cipher_version", cipher_version, cvlen, NULL) ||
+	    cipher_version[0] == '\0') {
+		log_err("%s: PRAGMA cipher_version gave no answer: not linked against SQLCipher; "
+			"refusing to continue", who);
+		r = -ENOTSUP;
+		goto out;
+	}
+	if (sqlite3_exec(db, "PRAGMA cipher_page_size = 4096", NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("%s: setting the page size: %s", who, sqlite3_errmsg(db));
+		r = -EIO;
+		goto out;
+	}
+	/* The first read is where a wrong key shows (SQLITE_NOTADB). */
+	(void)db_query_text(db, "SELECT count(*) FROM sqlite_master", buf, sizeof(buf), &rc);
+	if (rc == SQLITE_NOTADB) {
+		log_err("%s: the data key does not open %s", who, path);
+		r = -EACCES;
+	} else if (rc != SQLITE_OK) {
+		log_err("%s: first read: %s", who, sqlite3_errmsg(db));
+		r = -EIO;
+	}
+out:
+	sodium_free(sql);
+	sodium_free(lit);
+	if (r < 0) {
+		sqlite3_close(db);
+		return r;
+	}
+	*ret_db = db;
+	return 0;
+}
+
 int store_open(const char *path, const struct keys *k, struct store **ret)
 {
 	struct store *s;
 	char mode[16];
-	int rc, r;
+	int r;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		r = s->db ? db_fail(s, "opening") : -ENOMEM;
+	r = store_connect(path, k, SQLITE_OPEN_CREATE, "database", &s->db, s->cipher_version,
+			  sizeof(s->cipher_version));
+	if (r < 0)
 		goto fail;
-	}
 	/* Created by us or not, the file is for the daemon's user alone. */
 	(void)chmod(path, 0600);
-	sqlite3_busy_timeout(s->db, 5000);
-	r = key_db(s, k);
-	if (r < 0)
-		goto fail;
-	/* Without SQLCipher, PRAGMA key did nothing: refuse rather than write plaintext. */
-	if (!query_text(s, "PRAGMA cipher_version", s->cipher_version,
-			sizeof(s->cipher_version), NULL) || s->cipher_version[0] == '\0') {
-		log_err("database: PRAGMA cipher_version gave no answer: not linked against "
-			"SQLCipher; refusing to continue");
-		r = -ENOTSUP;
-		goto fail;
-	}
-	r = exec(s, "PRAGMA cipher_page_size = 4096");
-	if (r < 0)
-		goto fail;
-	/* The first read is where a wrong key shows (SQLITE_NOTADB). */
-	(void)query_text(s, "SELECT count(*) FROM sqlite_master", mode, sizeof(mode), &rc);
-	if (rc == SQLITE_NOTADB) {
-		log_err("database: the data key does not open %s", path);
-		r = -EACCES;
-		goto fail;
-	} else if (rc != SQLITE_OK) {
-		r = db_fail(s, "first read");
-		goto fail;
-	}
 	if (!query_text(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) ||
 	    strcmp(mode, "wal") != 0) {
 		log_err("database: cannot switch to WAL");

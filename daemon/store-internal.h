@@ -1,0 +1,23 @@
+/*
+ * store-internal.h: for the files that touch SQLCipher (store.c and
+ * store-ship.c) and no others. One function opens and keys a connection,
+ * so the checks that keep the file encrypted exist exactly once.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+#include "daemon/keys.h"
+
+/*
+ * Open path (SQLITE_OPEN_READWRITE, plus flags), set a busy timeout, key it
+ * with the raw DEK, refuse unless SQLCipher answers "PRAGMA cipher_version"
+ * (plain SQLite would silently write plaintext), set the page size (it is
+ * not stored in the file) and make the first read, which is where a wrong
+ * key shows. who names the caller in log lines. Returns 0 with *ret_db and
+ * the cipher version in cipher_version; -EACCES (the key does not open
+ * it), -ENOTSUP (not SQLCipher), -EIO or -ENOMEM, with *ret_db untouched.
+ */
+int store_connect(const char *path, const struct keys *k, int flags, const char *who,
+		  sqlite3 **ret_db, char *cipher_version, size_t cvlen);
