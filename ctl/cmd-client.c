@@ -179,8 +179,8 @@ static int parse_page(struct ctl_ctx *ctx, int argc, char **argv, int with_after
 	return -1;
 }
 
-/* Print a reply's "clients" as a table, or the whole reply with --json. */
-static int print_clients(const struct ctl_ctx *ctx, const json_t *reply)
+/* Print a reply's "clients" as a table, or the whole reply with --json (see ctl.h). */
+int ctl_print_clients(const struct ctl_ctx *ctx, const json_t *reply)
 {
 	static const char *const headers[] = { "ID", "NAME", "KIND", "COUNTRY", "STATUS" };
 	static const char *const keys[] = { "id", "name", "kind", "country", "status" };
@@ -217,7 +217,8 @@ static int print_clients(const struct ctl_ctx *ctx, const json_t *reply)
 	return rc;
 }
 
-static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
+/* "client add" and "canary add": the same options, a different method (see ctl.h). */
+int ctl_client_create(struct ctl_ctx *ctx, int argc, char **argv, const char *method)
 {
 	json_t *client = NULL, *reply = NULL, *id;
 	int rc;
@@ -235,7 +236,7 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	rc = CTL_EXIT_FAIL;
-	if (call(ctx, "io.roster.Clients.Create", json_pack("{s:O}", "client", client), &reply) < 0)
+	if (call(ctx, method, json_pack("{s:O}", "client", client), &reply) < 0)
 		goto out;
 	id = member(reply, "id", JSON_STRING);
 	if (id == NULL)
@@ -251,6 +252,11 @@ out:
 	json_decref(client);
 	json_decref(reply);
 	return rc;
+}
+
+static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
+{
+	return ctl_client_create(ctx, argc, argv, "io.roster.Clients.Create");
 }
 
 static int cmd_get(struct ctl_ctx *ctx, int argc, char **argv)
@@ -305,7 +311,7 @@ static int page_call(struct ctl_ctx *ctx, int argc, char **argv, int is_list)
 	rc = call(ctx, is_list ? "io.roster.Clients.List" : "io.roster.Clients.Search",
 		  json_incref(params), &reply);
 	if (rc == 0)
-		rc = print_clients(ctx, reply);
+		rc = ctl_print_clients(ctx, reply);
 	if (rc < 0) {
 		rc = CTL_EXIT_FAIL;
 		goto out;
@@ -711,9 +717,7 @@ out:
 }
 
 const struct ctl_cmd ctl_client_cmds[] = {
-	{ "client", "add",
-	  "--name N --kind K [--country CC] [--contact-name S] [--contact-email S] "
-	  "[--contact-phone S] [--tier S] [--notes S] [--status S]", cmd_add },
+	{ "client", "add", CTL_CLIENT_ADD_USAGE, cmd_add },
 	{ "client", "get", "ID", cmd_get },
 	{ "client", "search", "TEXT [--limit N]", cmd_search },
 	{ "client", "list", "[--after ID] [--limit N]", cmd_list },

@@ -3,7 +3,8 @@
  * list (RoleList), show (RoleShow), add (RoleAdd), rm (RoleRemove).
  *
  * The daemon alone decides which capabilities, field classes and quotas
- * exist and which roles may change; this file only splits comma-separated
+ * exist and which roles may change (quota and --guessing values included:
+ * "N/WINDOW" is passed on as given); this file only splits comma-separated
  * lists and never fills in a capability the admin did not name. Text from
  * the daemon is printed only through ctl_put_safe() or as JSON.
  */
@@ -23,12 +24,13 @@ enum {
 	OPT_QUOTA,
 	OPT_NO_LOCK,
 	OPT_REPLACE,
+	OPT_GUESSING,
 };
 
 /* The keys "role show" prints, in order. */
 static const char *const role_keys[] = {
-	"name", "builtin", "capabilities", "fields", "quota", "lock_on_quota", "principals",
-	"changed_at", NULL,
+	"name", "builtin", "capabilities", "fields", "quota", "lock_on_quota", "guessing",
+	"principals", "changed_at", NULL,
 };
 
 static int cmd_list(struct ctl_ctx *ctx, int argc, char **argv)
@@ -167,11 +169,12 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
 		{ "quota", required_argument, NULL, OPT_QUOTA },
 		{ "no-lock", no_argument, NULL, OPT_NO_LOCK },
 		{ "replace", no_argument, NULL, OPT_REPLACE },
+		{ "guessing", required_argument, NULL, OPT_GUESSING },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *caps, *fields, *reply = NULL;
-	const char *quota = NULL;
+	const char *quota = NULL, *guessing = NULL;
 	int c, lock = 1, replace = 0, rc = -1, r;
 
 	caps = json_array();
@@ -192,6 +195,9 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_QUOTA:
 			quota = optarg;
+			break;
+		case OPT_GUESSING:
+			guessing = optarg;
 			break;
 		case OPT_NO_LOCK:
 			lock = 0;
@@ -221,9 +227,10 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
 	}
 	rc = CTL_EXIT_FAIL;
 	if (ctl_call(ctx, "io.roster.Admin.RoleAdd",
-		     json_pack("{s:s, s:O, s:O, s:b, s:b, s:s*}", "name", argv[optind],
+		     json_pack("{s:s, s:O, s:O, s:b, s:b, s:s*, s:s*}", "name", argv[optind],
 			       "capabilities", caps, "fields", fields, "lock_on_quota", lock,
-			       "replace", replace, "quota", quota), &reply) < 0)
+			       "replace", replace, "quota", quota, "guessing", guessing),
+		     &reply) < 0)
 		goto out;
 	if (ctx->json)
 		ctl_print_json(reply);
@@ -257,7 +264,7 @@ const struct ctl_cmd ctl_role_cmds[] = {
 	{ "role", "show", "NAME", cmd_show },
 	{ "role", "add",
 	  "NAME --cap CAP[,CAP...] ... [--fields CLASS[,CLASS...] ...] [--quota N/WINDOW] "
-	  "[--no-lock] [--replace]", cmd_add },
+	  "[--no-lock] [--guessing N/WINDOW] [--replace]", cmd_add },
 	{ "role", "rm", "NAME", cmd_rm },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -60,6 +60,25 @@ extern const struct ctl_cmd ctl_client_cmds[];
 extern const struct ctl_cmd ctl_principal_cmds[];     /* principal, token, whoami */
 extern const struct ctl_cmd ctl_role_cmds[];
 extern const struct ctl_cmd ctl_audit_cmds[];
+extern const struct ctl_cmd ctl_canary_cmds[];
+
+/* The options of "client add", which "canary add" shares. */
+#define CTL_CLIENT_ADD_USAGE \
+	"--name N --kind K [--country CC] [--contact-name S] [--contact-email S] " \
+	"[--contact-phone S] [--tier S] [--notes S] [--status S]"
+/*
+ * cmd-client.c: parse the options of "client add" (CTL_CLIENT_ADD_USAGE)
+ * from argv, call method with {client} (io.roster.Clients.Create, or
+ * io.roster.Admin.CanaryAdd), and print the new id (the reply with --json).
+ * Returns an enum ctl_exit.
+ */
+int ctl_client_create(struct ctl_ctx *ctx, int argc, char **argv, const char *method);
+/*
+ * cmd-client.c: print a reply's "clients" as the table of "client list"
+ * (ID NAME KIND COUNTRY STATUS), or the whole reply with --json. Returns 0
+ * or CTL_E_FAIL.
+ */
+int ctl_print_clients(const struct ctl_ctx *ctx, const json_t *reply);
 
 /* "rosterctl: ..." and a newline on stderr. */
 void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

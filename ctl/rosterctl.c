@@ -22,6 +22,7 @@ static const struct ctl_cmd *const cmd_tables[] = {
 	ctl_principal_cmds,
 	ctl_role_cmds,
 	ctl_audit_cmds,
+	ctl_canary_cmds,
 };
 #define N_TABLES (sizeof(cmd_tables) / sizeof(cmd_tables[0]))
 
