@@ -71,6 +71,9 @@ static void prune_nf(struct guard_principal *p, int64_t since)
 
 	while (drop < p->nf_n && p->nf[drop] < since)
 		drop++;
+	/* Nothing to drop also covers nf still NULL: memmove must never see NULL. */
+	if (drop == 0)
+		return;
 	memmove(p->nf, p->nf + drop, (p->nf_n - drop) * sizeof(*p->nf));
 	p->nf_n -= drop;
 }
