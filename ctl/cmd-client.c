@@ -46,43 +46,6 @@ enum {
 /* "client import" refuses longer lines; a record is far smaller. */
 #define IMPORT_MAX_LINE (64u * 1024u)
 
-/*
- * Connect and call method with params (a new reference, consumed; NULL
- * means it could not be built). On success *ret_reply is the reply's
- * parameters. Returns 0 or CTL_E_FAIL, with the reason printed.
- */
-static int call(struct ctl_ctx *ctx, const char *method, json_t *params, json_t **ret_reply)
-{
-	int rc = CTL_E_FAIL;
-
-	if (params == NULL) {
-		/* jansson refuses strings that are not UTF-8; running out of memory is far rarer. */
-		ctl_warnx("cannot encode the request: an argument is not valid UTF-8");
-		return CTL_E_FAIL;
-	}
-	if (ctl_connect(ctx) < 0)
-		goto out;
-	if (roster_call(ctx->r, method, params, ret_reply) < 0) {
-		ctl_fail(ctx);
-		goto out;
-	}
-	rc = 0;
-out:
-	json_decref(params);
-	return rc;
-}
-
-/* The reply member key of type t (borrowed), or NULL with the reason printed. */
-static json_t *member(const json_t *reply, const char *key, json_type t)
-{
-	json_t *v = json_object_get(reply, key);
-
-	if (v == NULL || json_typeof(v) != t) {
-		ctl_warnx("the daemon's reply has no valid \"%s\"", key);
-		return NULL;
-	}
-	return v;
-}
 
 /*
  * Parse the --FIELD options of "client add" and "client update" into a new
@@ -190,7 +153,7 @@ int ctl_print_clients(const struct ctl_ctx *ctx, const json_t *reply)
 	size_t n;
 	int rc;
 
-	clients = member(reply, "clients", JSON_ARRAY);
+	clients = ctl_member(reply, "clients", JSON_ARRAY);
 	if (clients == NULL)
 		return CTL_E_FAIL;
 	if (ctx->json) {
@@ -236,9 +199,9 @@ int ctl_client_create(struct ctl_ctx *ctx, int argc, char **argv, const char *me
 		goto out;
 	}
 	rc = CTL_EXIT_FAIL;
-	if (call(ctx, method, json_pack("{s:O}", "client", client), &reply) < 0)
+	if (ctl_call(ctx, method, json_pack("{s:O}", "client", client), &reply) < 0)
 		goto out;
-	id = member(reply, "id", JSON_STRING);
+	id = ctl_member(reply, "id", JSON_STRING);
 	if (id == NULL)
 		goto out;
 	if (ctx->json) {
@@ -273,9 +236,9 @@ static int cmd_get(struct ctl_ctx *ctx, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	rc = CTL_EXIT_FAIL;
-	if (call(ctx, "io.roster.Clients.Get", json_pack("{s:s}", "id", argv[optind]), &reply) < 0)
+	if (ctl_call(ctx, "io.roster.Clients.Get", json_pack("{s:s}", "id", argv[optind]), &reply) < 0)
 		goto out;
-	client = member(reply, "client", JSON_OBJECT);
+	client = ctl_member(reply, "client", JSON_OBJECT);
 	if (client == NULL)
 		goto out;
 	if (ctx->json)
@@ -308,7 +271,7 @@ static int page_call(struct ctl_ctx *ctx, int argc, char **argv, int is_list)
 		ctl_warnx("the search text is not valid UTF-8");
 		goto out;
 	}
-	rc = call(ctx, is_list ? "io.roster.Clients.List" : "io.roster.Clients.Search",
+	rc = ctl_call(ctx, is_list ? "io.roster.Clients.List" : "io.roster.Clients.Search",
 		  json_incref(params), &reply);
 	if (rc == 0)
 		rc = ctl_print_clients(ctx, reply);
@@ -376,16 +339,16 @@ static int cmd_update(struct ctl_ctx *ctx, int argc, char **argv)
 			ctl_fail(ctx);
 			goto out;
 		}
-		v = member(current, "version", JSON_INTEGER);
+		v = ctl_member(current, "version", JSON_INTEGER);
 		if (v == NULL)
 			goto out;
 		version = json_integer_value(v);
 	}
-	if (call(ctx, "io.roster.Clients.Update",
+	if (ctl_call(ctx, "io.roster.Clients.Update",
 		 json_pack("{s:s, s:O, s:I}", "id", id, "changes", changes, "version",
 			   (json_int_t)version), &reply) < 0)
 		goto out;
-	v = member(reply, "version", JSON_INTEGER);
+	v = ctl_member(reply, "version", JSON_INTEGER);
 	if (v == NULL)
 		goto out;
 	if (ctx->json)
@@ -408,7 +371,7 @@ static int cmd_rm(struct ctl_ctx *ctx, int argc, char **argv)
 	rc = ctl_operands(ctx, argc, argv, 1);
 	if (rc >= 0)
 		return rc;
-	if (call(ctx, "io.roster.Clients.Delete", json_pack("{s:s}", "id", argv[optind]),
+	if (ctl_call(ctx, "io.roster.Clients.Delete", json_pack("{s:s}", "id", argv[optind]),
 		 &reply) < 0)
 		return CTL_EXIT_FAIL;
 	if (ctx->json)
