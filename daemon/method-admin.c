@@ -159,8 +159,13 @@ void method_admin_seal(struct call *c)
 		call_invalid_parameter(c, bad);
 		return;
 	}
-	/* The Seal call's own record is committed first; then the keys go. */
+	/*
+	 * The Seal call's own record is committed first; then the keys go. If
+	 * the record cannot be written the keys go all the same: the caller is
+	 * told AuditUnavailable, but the emergency brake never fails.
+	 */
 	c->after = seal_after_reply;
+	c->after_always = true;
 	call_reply(c, NULL);
 }
 

@@ -194,7 +194,9 @@ static void call_audited(struct audit_job *j, int status)
 		err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.AuditUnavailable", "parameters",
 				"message", "the audit trail cannot be written; nothing was disclosed");
 		msg = err;
-		c->after = NULL;
+		/* Only an action that discloses nothing (Seal, the brake) still happens. */
+		if (!c->after_always)
+			c->after = NULL;
 	}
 	call_send(c, msg);
 	json_decref(err);
@@ -203,8 +205,6 @@ static void call_audited(struct audit_job *j, int status)
 /* Fill the record of a finished call from who made it. */
 static void fill_record(struct call *c, struct audit_rec *rec)
 {
-	struct registry *reg = c->srv->reg;
-
 	*rec = c->rec;                  /* takes over the ids buffer */
 	audit_rec_init(&c->rec);
 	rec->time_us = now_usec();
@@ -219,7 +219,6 @@ static void fill_record(struct call *c, struct audit_rec *rec)
 	if (rec->principal[0] == '\0')
 		snprintf(rec->principal, sizeof(rec->principal), "%s",
 			 c->uid == 0 || c->uid == c->srv->own_uid ? "bootstrap" : "unknown");
-	(void)reg;
 }
 
 void call_set_identity(struct call *c)

@@ -105,6 +105,7 @@ struct call {
 	struct identity ident;          /* set by the dispatcher before the handler runs */
 	struct audit_rec rec;           /* what the call touched, for its audit record */
 	void (*after)(struct call *c);  /* runs once the reply is sent (e.g. Seal) */
+	bool after_always;              /* ...even when the record could not be written */
 	/*
 	 * For a streaming call ("more"): runs when its connection closes, and
 	 * takes over freeing the call (call_stream_end).
