@@ -6,7 +6,7 @@
 #pragma once
 
 #include <stddef.h>
-#include <sqlite3.h>
+#include <sqlcipher/sqlite3.h>
 
 #include "daemon/keys.h"
 
@@ -21,3 +21,10 @@
  */
 int store_connect(const char *path, const struct keys *k, int flags, const char *who,
 		  sqlite3 **ret_db, char *cipher_version, size_t cvlen);
+
+/*
+ * Run a one-row, one-column query and copy its text into buf (size bytes).
+ * Returns 1 if a row came, 0 if none; *ret_rc (may be NULL) gets the
+ * SQLite result, SQLITE_OK when the query ran.
+ */
+int store_query_text(sqlite3 *db, const char *sql, char *buf, size_t size, int *ret_rc);

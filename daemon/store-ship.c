@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include <sodium.h>
-#include <sqlite3.h>
+#include <sqlcipher/sqlite3.h>
 
 #include "daemon/log.h"
 #include "daemon/store-ship.h"
@@ -68,31 +68,6 @@ static void ship_done(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 }
 
-/* A one-row, one-column text query into buf. Returns 1 if a row came, 0 if none. */
-static int ship_query_text(struct store_ship *s, const char *sql, char *buf, size_t size,
-			   int *ret_rc)
-{
-	sqlite3_stmt *st = NULL;
-	int rc, got = 0;
-
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			const unsigned char *t = sqlite3_column_text(st, 0);
-
-			snprintf(buf, size, "%s", t ? (const char *)t : "");
-			got = 1;
-			rc = SQLITE_OK;
-		} else if (rc == SQLITE_DONE) {
-			rc = SQLITE_OK;
-		}
-	}
-	sqlite3_finalize(st);
-	if (ret_rc)
-		*ret_rc = rc;
-	return got;
-}
 
 static int ship_exec(struct store_ship *s, const char *sql)
 {
@@ -117,7 +92,7 @@ int store_ship_open(const char *path, const struct keys *k, struct store_ship **
 	r = store_connect(path, k, 0, "audit shipper", &s->db, buf, sizeof(buf));
 	if (r < 0)
 		goto fail;
-	if (!ship_query_text(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+	if (!store_query_text(s->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
 			     "name IN ('audit', 'audit_checkpoints', 'audit_ship')",
 			     buf, sizeof(buf), &rc) || rc != SQLITE_OK) {
 		r = ship_fail(s, "reading the schema");
@@ -133,7 +108,7 @@ int store_ship_open(const char *path, const struct keys *k, struct store_ship **
 	 * set and the file remembers; in another journal mode our reads
 	 * would block the writer, so refuse.
 	 */
-	if (!ship_query_text(s, "PRAGMA journal_mode", buf, sizeof(buf), NULL) ||
+	if (!store_query_text(s->db, "PRAGMA journal_mode", buf, sizeof(buf), NULL) ||
 	    strcmp(buf, "wal") != 0) {
 		log_err("audit shipper: %s is not in WAL mode", path);
 		r = -EIO;

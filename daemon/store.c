@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include <sodium.h>
-#include <sqlite3.h>
+#include <sqlcipher/sqlite3.h>
 
 #include "daemon/embedded.h"
 #include "daemon/log.h"
@@ -102,30 +102,6 @@ static int exec(struct store *s, const char *sql)
 	return 0;
 }
 
-/* Run a one-row, one-column text query into buf. Returns 1 if a row came, 0 if none. */
-static int query_text(struct store *s, const char *sql, char *buf, size_t size, int *ret_rc)
-{
-	sqlite3_stmt *st;
-	int rc, got = 0;
-
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			const unsigned char *t = sqlite3_column_text(st, 0);
-
-			snprintf(buf, size, "%s", t ? (const char *)t : "");
-			got = 1;
-			rc = SQLITE_OK;
-		} else if (rc == SQLITE_DONE) {
-			rc = SQLITE_OK;
-		}
-	}
-	sqlite3_finalize(st);
-	if (ret_rc)
-		*ret_rc = rc;
-	return got;
-}
 
 static int migration_number(const char *name)
 {
@@ -143,7 +119,7 @@ static int migrate(struct store *s)
 		    " applied_at INTEGER NOT NULL)");
 	if (r < 0)
 		return r;
-	if (query_text(s, "SELECT COALESCE(max(version), 0) FROM schema_migrations",
+	if (store_query_text(s->db, "SELECT COALESCE(max(version), 0) FROM schema_migrations",
 		       buf, sizeof(buf), &rc))
 		current = atoi(buf);
 	if (rc != SQLITE_OK)
@@ -196,8 +172,7 @@ static int migrate(struct store *s)
 	return 0;
 }
 
-/* A one-row text query on a bare connection (before a struct store exists). */
-static int db_query_text(sqlite3 *db, const char *sql, char *buf, size_t size, int *ret_rc)
+int store_query_text(sqlite3 *db, const char *sql, char *buf, size_t size, int *ret_rc)
 {
 	sqlite3_stmt *st;
 	int rc, got = 0;
@@ -253,7 +228,7 @@ int store_connect(const char *path, const struct keys *k, int flags, const char 
 		goto out;
 	}
 	/* Without SQLCipher, PRAGMA key did nothing: refuse rather than write plaintext. */
-	if (!db_query_text(db, "PRAGMA cipher_version", cipher_version, cvlen, NULL) ||
+	if (!store_query_text(db, "PRAGMA cipher_version", cipher_version, cvlen, NULL) ||
 	    cipher_version[0] == '\0') {
 		log_err("%s: PRAGMA cipher_version gave no answer: not linked against SQLCipher; "
 			"refusing to continue", who);
@@ -266,7 +241,7 @@ int store_connect(const char *path, const struct keys *k, int flags, const char 
 		goto out;
 	}
 	/* The first read is where a wrong key shows (SQLITE_NOTADB). */
-	(void)db_query_text(db, "SELECT count(*) FROM sqlite_master", buf, sizeof(buf), &rc);
+	(void)store_query_text(db, "SELECT count(*) FROM sqlite_master", buf, sizeof(buf), &rc);
 	if (rc == SQLITE_NOTADB) {
 		log_err("%s: the data key does not open %s", who, path);
 		r = -EACCES;
@@ -300,7 +275,7 @@ int store_open(const char *path, const struct keys *k, struct store **ret)
 		goto fail;
 	/* Created by us or not, the file is for the daemon's user alone. */
 	(void)chmod(path, 0600);
-	if (!query_text(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) ||
+	if (!store_query_text(s->db, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) ||
 	    strcmp(mode, "wal") != 0) {
 		log_err("database: cannot switch to WAL");
 		r = -EIO;

@@ -20,7 +20,7 @@
 #include <check.h>
 #include <jansson.h>
 #include <sodium.h>
-#include <sqlite3.h>
+#include <sqlcipher/sqlite3.h>
 
 #include "daemon/embedded.h"
 #include "daemon/keys.h"
