@@ -577,50 +577,46 @@ const char *roster_strerror(int code)
  * Fetch reply member key of type t, or record a protocol error on r. The
  * value is borrowed from reply.
  */
-static int reply_member(struct roster *r, json_t *reply, const char *method, const char *key,
-			json_type t, json_t **ret)
+/*
+ * Call method with params (consumed; NULL means they could not be built,
+ * and bad_params says why) and return the reply's member key, of type t, as
+ * a new reference in *ret. Returns 0 or a roster_error.
+ */
+static int call_member(struct roster *r, const char *method, json_t *params,
+		       const char *bad_params, const char *key, json_type t, json_t **ret)
 {
-	json_t *v = json_object_get(reply, key);
-
-	if (v == NULL || json_typeof(v) != t)
-		return set_local(r, ROSTER_E_PROTOCOL, "the daemon's reply to %s has no valid \"%s\"",
-				 method, key);
-	*ret = v;
-	return 0;
-}
-
-int roster_client_get(struct roster *r, const char *id, json_t **ret_client)
-{
-	static const char method[] = "io.roster.Clients.Get";
-	json_t *params = NULL, *reply = NULL, *client = NULL;
+	json_t *reply = NULL, *v;
 	int rc;
 
-	if (r == NULL)
-		return ROSTER_E_ARGS;
-	if (id == NULL || ret_client == NULL)
-		return set_local(r, ROSTER_E_ARGS, "missing client id or result pointer");
-	params = json_pack("{s:s}", "id", id);
-	if (params == NULL) {
-		rc = set_local(r, ROSTER_E_ARGS, "the client id is not valid UTF-8");
-		goto out;
-	}
+	if (params == NULL)
+		return set_local(r, ROSTER_E_ARGS, "%s", bad_params);
 	rc = roster_call(r, method, params, &reply);
-	if (rc < 0)
-		goto out;
-	rc = reply_member(r, reply, method, "client", JSON_OBJECT, &client);
-	if (rc < 0)
-		goto out;
-	*ret_client = json_incref(client);
-out:
 	json_decref(params);
+	if (rc < 0)
+		return rc;
+	v = json_object_get(reply, key);
+	if (v == NULL || json_typeof(v) != t)
+		rc = set_local(r, ROSTER_E_PROTOCOL, "the daemon's reply to %s has no valid \"%s\"",
+			       method, key);
+	else
+		*ret = json_incref(v);
 	json_decref(reply);
 	return rc;
 }
 
+int roster_client_get(struct roster *r, const char *id, json_t **ret_client)
+{
+	if (r == NULL)
+		return ROSTER_E_ARGS;
+	if (id == NULL || ret_client == NULL)
+		return set_local(r, ROSTER_E_ARGS, "missing client id or result pointer");
+	return call_member(r, "io.roster.Clients.Get", json_pack("{s:s}", "id", id),
+			   "the client id is not valid UTF-8", "client", JSON_OBJECT, ret_client);
+}
+
 int roster_client_create(struct roster *r, json_t *client, char **ret_id)
 {
-	static const char method[] = "io.roster.Clients.Create";
-	json_t *params = NULL, *reply = NULL, *id = NULL;
+	json_t *params, *id;
 	char *s;
 	int rc;
 
@@ -629,56 +625,30 @@ int roster_client_create(struct roster *r, json_t *client, char **ret_id)
 	if (!json_is_object(client) || ret_id == NULL)
 		return set_local(r, ROSTER_E_ARGS, "the client must be a JSON object");
 	params = json_pack("{s:O}", "client", client);
-	if (params == NULL) {
-		rc = set_local(r, ROSTER_E_NOMEM, "out of memory");
-		goto out;
-	}
-	rc = roster_call(r, method, params, &reply);
+	if (params == NULL)
+		return set_local(r, ROSTER_E_NOMEM, "out of memory");
+	rc = call_member(r, "io.roster.Clients.Create", params, NULL, "id", JSON_STRING, &id);
 	if (rc < 0)
-		goto out;
-	rc = reply_member(r, reply, method, "id", JSON_STRING, &id);
-	if (rc < 0)
-		goto out;
+		return rc;
 	s = strdup(json_string_value(id));
-	if (s == NULL) {
-		rc = set_local(r, ROSTER_E_NOMEM, "out of memory");
-		goto out;
-	}
+	json_decref(id);
+	if (s == NULL)
+		return set_local(r, ROSTER_E_NOMEM, "out of memory");
 	*ret_id = s;
-out:
-	json_decref(params);
-	json_decref(reply);
-	return rc;
+	return 0;
 }
 
 /* A limit of 0 or less leaves the limit to the daemon's default. */
 int roster_client_search(struct roster *r, const char *query, int limit, json_t **ret_clients)
 {
-	static const char method[] = "io.roster.Clients.Search";
-	json_t *params = NULL, *reply = NULL, *clients = NULL;
-	int rc;
-
 	if (r == NULL)
 		return ROSTER_E_ARGS;
 	if (query == NULL || ret_clients == NULL)
 		return set_local(r, ROSTER_E_ARGS, "missing query or result pointer");
-	params = limit > 0 ? json_pack("{s:s, s:i}", "query", query, "limit", limit)
-			   : json_pack("{s:s}", "query", query);
-	if (params == NULL) {
-		rc = set_local(r, ROSTER_E_ARGS, "the query is not valid UTF-8");
-		goto out;
-	}
-	rc = roster_call(r, method, params, &reply);
-	if (rc < 0)
-		goto out;
-	rc = reply_member(r, reply, method, "clients", JSON_ARRAY, &clients);
-	if (rc < 0)
-		goto out;
-	*ret_clients = json_incref(clients);
-out:
-	json_decref(params);
-	json_decref(reply);
-	return rc;
+	return call_member(r, "io.roster.Clients.Search",
+			   limit > 0 ? json_pack("{s:s, s:i}", "query", query, "limit", limit)
+				     : json_pack("{s:s}", "query", query),
+			   "the query is not valid UTF-8", "clients", JSON_ARRAY, ret_clients);
 }
 
 int roster_client_delete(struct roster *r, const char *id)
