@@ -50,7 +50,7 @@ struct audit {
 	int64_t last_cp_seq;
 	int64_t last_cp_time_us;
 	struct audit_stats stats;
-	void (*hook)(int64_t head_seq, void *data);
+	audit_commit_hook hook;
 	void *hook_data;
 	int handles_open;
 };
@@ -136,6 +136,8 @@ void audit_job_free(struct audit_job *j)
 	audit_rec_free(&j->rec);
 	json_decref(j->reply);
 	json_decref(j->mctx);
+	if (j->ctx_free != NULL)
+		j->ctx_free(j->ctx);
 	free(j);
 }
 
@@ -226,7 +228,9 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	if (r < 0)
 		return r;
 	for (struct audit_job *j = batch; j != NULL && r == 0; j = j->next) {
-		if (j->mutate != NULL) {
+		if (j->mutate != NULL && j->plain) {
+			j->mutate(a->w, j);
+		} else if (j->mutate != NULL) {
 			r = store_exec(a->w, "SAVEPOINT job");
 			if (r < 0)
 				break;
@@ -403,6 +407,7 @@ static void *writer_main(void *arg)
 static void drain_done(struct audit *a)
 {
 	struct audit_job *list;
+	unsigned effects = 0;
 	int64_t head;
 
 	pthread_mutex_lock(&a->mu);
@@ -415,6 +420,9 @@ static void drain_done(struct audit *a)
 
 		list = j->next;
 		j->next = NULL;
+		/* Even a job answered by the timer has its effects once committed. */
+		if (j->status == 0)
+			effects |= j->effects;
 		if (!j->answered) {
 			j->answered = true;
 			if (j->done)
@@ -423,7 +431,7 @@ static void drain_done(struct audit *a)
 		audit_job_free(j);
 	}
 	if (a->hook)
-		a->hook(head, a->hook_data);
+		a->hook(head, effects, a->hook_data);
 }
 
 static void on_async(uv_async_t *h)
@@ -513,7 +521,7 @@ void audit_get_stats(struct audit *a, struct audit_stats *ret)
 	pthread_mutex_unlock(&a->mu);
 }
 
-void audit_set_commit_hook(struct audit *a, void (*hook)(int64_t head_seq, void *data), void *data)
+void audit_set_commit_hook(struct audit *a, audit_commit_hook hook, void *data)
 {
 	a->hook = hook;
 	a->hook_data = data;
@@ -539,6 +547,8 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 	memcpy(a->sign_sk, k->sign_sk, 64);
 	memcpy(a->sign_pk, k->sign_pk, 32);
 	r = store_open(db_path, k, &a->w);
+	if (r == 0)
+		r = store_set_cache_kib(a->w, AUDIT_WRITER_CACHE_KIB);
 	if (r == 0)
 		r = store_audit_head(a->w, &a->head_seq, a->head_hash);
 	if (r == 0)

@@ -40,6 +40,14 @@ struct keys;
 #define AUDIT_GATHER_MAX_US 2000
 /* ...ending early after this long without a new one. */
 #define AUDIT_GATHER_GAP_US 200
+/*
+ * The writer's page cache, in KiB. Lookups run on the writer's connection
+ * (method-clients.c), so this is the cache that serves them: decrypted
+ * pages kept here are not decrypted again. It holds the upper levels of
+ * every index and the hot part of the tables; memory beyond it is the
+ * kernel's page cache of ciphertext.
+ */
+#define AUDIT_WRITER_CACHE_KIB 32768
 #define AUDIT_DEFAULT_CP_EVERY 1000
 #define AUDIT_DEFAULT_CP_SECS 10
 
@@ -69,6 +77,12 @@ struct audit_job;
  */
 typedef void (*audit_mutate_fn)(struct store *w, struct audit_job *j);
 
+/*
+ * What a committed job changed besides clients, for the loop thread to act
+ * on after the batch (the commit hook gets them all, ORed together).
+ */
+#define AUDIT_EFFECT_AUTH 1u            /* principals changed: reload them */
+
 /* Called on the loop thread when the job's record is committed (status 0) or not. */
 typedef void (*audit_done_fn)(struct audit_job *j, int status);
 
@@ -77,6 +91,15 @@ struct audit_job {
 	json_t *reply;                  /* the reply message; owned by the job */
 	audit_mutate_fn mutate;
 	json_t *mctx;                   /* for mutate; a reference owned (and released) by the job */
+	void *ctx;                      /* for mutate, when JSON will not do; freed by ctx_free */
+	void (*ctx_free)(void *ctx);
+	/*
+	 * mutate only reads, or makes one change that belongs with the record
+	 * whatever the reply: it runs without a savepoint of its own, which a
+	 * lookup (the commonest call) does not need to pay for.
+	 */
+	bool plain;
+	unsigned effects;               /* AUDIT_EFFECT_*, set by mutate */
 	audit_done_fn done;
 	void *data;
 	int status;
@@ -133,8 +156,12 @@ const char *audit_result_of(const json_t *msg, const char **ret_error);
 struct audit_job *audit_job_new(void);
 void audit_job_free(struct audit_job *j);
 
-/* A callback run on the loop thread after every committed batch (for Tail and the shipper). */
-void audit_set_commit_hook(struct audit *a, void (*hook)(int64_t head_seq, void *data), void *data);
+/*
+ * A callback run on the loop thread after every committed batch (for Tail,
+ * the shipper, and the effects of the batch's jobs, AUDIT_EFFECT_*).
+ */
+typedef void (*audit_commit_hook)(int64_t head_seq, unsigned effects, void *data);
+void audit_set_commit_hook(struct audit *a, audit_commit_hook hook, void *data);
 
 /* The outcome of audit_verify(). */
 struct audit_verify_result {

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,9 @@
 #include "daemon/log.h"
 #include "daemon/store.h"
 #include "daemon/util.h"
+
+/* One registry per process: one lock, which needs no set-up or tear-down. */
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct guard_principal {
 	char name[AUTH_NAME_MAX + 1];
@@ -128,13 +132,24 @@ static int on_recent(int64_t time_us, const char *ids, int64_t records, const ch
 	return 0;
 }
 
+static int load_locked(struct guard *g, struct store *s, const struct auth *a, int64_t now);
+
 int guard_load(struct guard *g, struct store *s, const struct auth *a)
 {
 	int64_t now = now_usec();
 	int r;
 
 	guard_free(g);
-	r = store_canary_ids(s, &g->canaries);
+	pthread_mutex_lock(&guard_mu);
+	r = load_locked(g, s, a, now);
+	pthread_mutex_unlock(&guard_mu);
+	return r;
+}
+
+static int load_locked(struct guard *g, struct store *s, const struct auth *a, int64_t now)
+{
+	int r = store_canary_ids(s, &g->canaries);
+
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < a->n_princ; i++) {
@@ -165,6 +180,7 @@ int guard_load(struct guard *g, struct store *s, const struct auth *a)
 
 void guard_free(struct guard *g)
 {
+	pthread_mutex_lock(&guard_mu);
 	for (size_t i = 0; i < g->n; i++) {
 		json_decref(g->p[i].seen);
 		free(g->p[i].nf);
@@ -172,17 +188,40 @@ void guard_free(struct guard *g)
 	free(g->p);
 	json_decref(g->canaries);
 	memset(g, 0, sizeof(*g));
+	pthread_mutex_unlock(&guard_mu);
 }
 
+static enum guard_verdict reads_locked(struct guard *g, const char *principal,
+				       const struct role *role, const json_t *ids, int64_t now_us,
+				       size_t *ret_fresh);
+
 enum guard_verdict guard_reads(struct guard *g, const char *principal, const struct role *role,
-			       const json_t *ids, int64_t now_us)
+			       const json_t *ids, int64_t now_us, size_t *ret_fresh)
+{
+	enum guard_verdict v;
+	size_t fresh = 0;
+
+	if (role == NULL || role->quota_n < 0 || json_array_size(ids) == 0) {
+		if (ret_fresh != NULL)
+			*ret_fresh = 0;
+		return GUARD_OK;
+	}
+	pthread_mutex_lock(&guard_mu);
+	v = reads_locked(g, principal, role, ids, now_us, &fresh);
+	pthread_mutex_unlock(&guard_mu);
+	if (ret_fresh != NULL)
+		*ret_fresh = v == GUARD_OK ? fresh : 0;
+	return v;
+}
+
+static enum guard_verdict reads_locked(struct guard *g, const char *principal,
+				       const struct role *role, const json_t *ids, int64_t now_us,
+				       size_t *ret_fresh)
 {
 	struct guard_principal *p;
 	size_t i, fresh = 0;
 	json_t *v;
 
-	if (role == NULL || role->quota_n < 0 || json_array_size(ids) == 0)
-		return GUARD_OK;
 	p = find(g, principal, true);
 	if (p == NULL)
 		return role->lock_on_quota ? GUARD_QUOTA_LOCK : GUARD_QUOTA;  /* fail closed */
@@ -201,33 +240,51 @@ enum guard_verdict guard_reads(struct guard *g, const char *principal, const str
 		if (id != NULL && json_object_get(p->seen, id) == NULL)
 			json_object_set_new(p->seen, id, json_integer(now_us));
 	}
+	*ret_fresh = fresh;
 	return GUARD_OK;
+}
+
+void guard_unsee(struct guard *g, const char *principal, const char *id)
+{
+	struct guard_principal *p;
+
+	pthread_mutex_lock(&guard_mu);
+	p = find(g, principal, false);
+	if (p != NULL)
+		json_object_del(p->seen, id);
+	pthread_mutex_unlock(&guard_mu);
 }
 
 bool guard_not_found(struct guard *g, const char *principal, const struct role *role,
 		     int64_t now_us)
 {
 	struct guard_principal *p;
+	bool lock = true;               /* fail closed */
 
 	if (role == NULL || role->guess_n <= 0)
 		return false;
+	pthread_mutex_lock(&guard_mu);
 	p = find(g, principal, true);
-	if (p == NULL)
-		return true;            /* fail closed */
-	prune_nf(p, now_us - role->guess_window * 1000000);
-	if (add_nf(p, now_us) < 0)
-		return true;
-	return (int64_t)p->nf_n >= role->guess_n;
+	if (p != NULL) {
+		prune_nf(p, now_us - role->guess_window * 1000000);
+		if (add_nf(p, now_us) == 0)
+			lock = (int64_t)p->nf_n >= role->guess_n;
+	}
+	pthread_mutex_unlock(&guard_mu);
+	return lock;
 }
 
 void guard_reset(struct guard *g, const char *principal)
 {
-	struct guard_principal *p = find(g, principal, false);
+	struct guard_principal *p;
 
-	if (p == NULL)
-		return;
-	json_object_clear(p->seen);
-	p->nf_n = 0;
+	pthread_mutex_lock(&guard_mu);
+	p = find(g, principal, false);
+	if (p != NULL) {
+		json_object_clear(p->seen);
+		p->nf_n = 0;
+	}
+	pthread_mutex_unlock(&guard_mu);
 }
 
 bool guard_any_canary(const struct guard *g, const json_t *ids)

@@ -15,6 +15,10 @@
  * durable record of what each principal received), so it survives a
  * restart without a table of its own. Bootstrap admins are not counted.
  * This module never logs a client field value.
+ *
+ * Lookups decide their NotFound counting on the audit writer's thread (see
+ * method-clients.c), everything else on the loop thread: every function
+ * here takes the guard's lock.
  */
 #pragma once
 
@@ -48,10 +52,14 @@ void guard_free(struct guard *g);
 
 /*
  * A principal is about to receive these client ids (a JSON array of id
- * strings). Returns the verdict; on GUARD_OK they are counted.
+ * strings). Returns the verdict; on GUARD_OK they are counted, and
+ * *ret_fresh (if not NULL) says how many were not counted before.
  */
 enum guard_verdict guard_reads(struct guard *g, const char *principal, const struct role *role,
-			       const json_t *ids, int64_t now_us);
+			       const json_t *ids, int64_t now_us, size_t *ret_fresh);
+
+/* Take back the count of one id guard_reads() counted fresh (it was not there after all). */
+void guard_unsee(struct guard *g, const char *principal, const char *id);
 
 /* A NotFound answer to this principal. True if it completes a run that must lock it. */
 bool guard_not_found(struct guard *g, const char *principal, const struct role *role,

@@ -32,7 +32,7 @@
  * goes through here, so that field filtering by role lives in one place.
  * Takes over rec; returns the record to send (or NULL on allocation failure).
  */
-static json_t *client_view(const struct call *c, json_t *rec)
+static json_t *view_fields(unsigned visible, json_t *rec)
 {
 	static const struct {
 		const char *key;
@@ -44,7 +44,6 @@ static json_t *client_view(const struct call *c, json_t *rec)
 		{ "contact_phone", FIELD_CONTACT }, { "tier", FIELD_COMMERCIAL },
 		{ "notes", FIELD_INTERNAL },
 	};
-	unsigned visible = c->ident.fields;
 
 	if (rec == NULL)
 		return NULL;
@@ -53,6 +52,11 @@ static json_t *client_view(const struct call *c, json_t *rec)
 		if (!(visible & fields[i].cls))
 			json_object_del(rec, fields[i].key);
 	return rec;
+}
+
+static json_t *client_view(const struct call *c, json_t *rec)
+{
+	return view_fields(c->ident.fields, rec);
 }
 
 static json_t *clients_view(struct call *c, json_t *arr)
@@ -160,7 +164,8 @@ static bool guard_allows(struct call *c, const json_t *ids)
 
 	if (guarded(c)) {
 		const struct role *role = auth_role(&reg->auth, c->rec.role);
-		enum guard_verdict v = guard_reads(&reg->guard, c->rec.principal, role, ids, now_usec());
+		enum guard_verdict v = guard_reads(&reg->guard, c->rec.principal, role, ids, now_usec(),
+						   NULL);
 
 		if (v != GUARD_OK) {
 			if (v == GUARD_QUOTA_LOCK) {
@@ -206,17 +211,91 @@ static json_t *ids_of(const json_t *arr)
 	return ids;
 }
 
-void method_clients_get(struct call *c)
+/*
+ * Get, the call services make most, has two paths.
+ *
+ * The usual one runs the lookup on the audit writer's thread, inside the
+ * batch that commits its record: the read and its record are one
+ * transaction, and the lookup uses the writer's connection, whose page
+ * cache stays warm. (The loop thread's own connection loses its whole cache
+ * at every audit commit, since SQLite drops a reader's cache whenever
+ * another connection has written; with SQLCipher every page read again is
+ * decrypted again, and that was most of a lookup's cost.) The quota is
+ * decided before the lookup, on the loop thread, by counting the id at
+ * once; if it turns out not to exist, the writer takes the count back and
+ * counts the NotFound towards a guessing run instead, locking the principal
+ * in the same transaction when the run is complete.
+ *
+ * The exact path, all on the loop thread as for Search and List, takes the
+ * rare cases where the order of those decisions shows: a call the quota
+ * would refuse (a missing id must still be answered NotFound, not count
+ * against the quota) and canaries (whose alert must name only real reads).
+ */
+struct lookup {
+	struct guard *guard;
+	char id[ID_HEX_LEN + 1];
+	unsigned fields;                /* the caller's visible field classes */
+	bool guarded;
+	bool fresh;                     /* the quota counted this id for this call */
+	char principal[AUTH_NAME_MAX + 1];
+	struct role role;               /* a copy: the loop may reload roles meanwhile */
+};
+
+static json_t *error_msg(const char *error, json_t *params)
 {
-	static const char *const spec[] = { "id:s" };
+	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
+}
+
+/* The lookup (audit writer thread, inside the batch). Never touches the call. */
+static void lookup_on_writer(struct store *w, struct audit_job *j)
+{
+	struct lookup *l = j->ctx;
+	json_t *rec = NULL;
+	int r = store_client_get(w, l->id, &rec);
+
+	if (audit_rec_add_id(&j->rec, l->id) < 0)
+		log_err("audit: out of memory noting a client id for %s", j->rec.method);
+	if (r == 0) {
+		rec = view_fields(l->fields, rec);
+		j->reply = rec ? json_pack("{s:{s:o}}", "parameters", "client", rec) : NULL;
+		if (j->reply != NULL)
+			j->rec.records = 1;
+		else
+			j->reply = error_msg("io.roster.InternalError",
+					     json_pack("{s:s}", "message", "out of memory"));
+		return;
+	}
+	if (r != -ENOENT) {
+		j->reply = error_msg("io.roster.InternalError",
+				     json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
+						: "storage failure (see the daemon's log)"));
+		return;
+	}
+	j->reply = error_msg("io.roster.NotFound", json_pack("{s:s}", "id", l->id));
+	if (!l->guarded)
+		return;
+	if (l->fresh)
+		guard_unsee(l->guard, l->principal, l->id);
+	if (guard_not_found(l->guard, l->principal, &l->role, now_usec())) {
+		/* Locked in the batch that records why: never one without the other. */
+		if (store_principal_set_lock(w, l->principal, true, "guessing") < 0)
+			log_err("guard: could not lock principal %s", l->principal);
+		else
+			j->effects |= AUDIT_EFFECT_AUTH;
+		snprintf(j->rec.alert, sizeof(j->rec.alert), "GUESSING");
+		log_warn("ALERT GUESSING: principal %s (uid %u, pid %ld) calling %s", l->principal,
+			 (unsigned)j->rec.uid, (long)j->rec.pid, j->rec.method);
+	}
+}
+
+/* The exact path (see above): read on the loop thread, then ask the guard. */
+static void get_on_loop(struct call *c, const char *id)
+{
 	struct registry *reg = c->srv->reg;
-	const char *id;
 	json_t *rec, *ids;
 	bool allowed;
 	int r;
 
-	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
-		return;
 	r = store_client_get(reg->store, id, &rec);
 	if (r == -ENOENT) {
 		call_note_client(c, id);    /* guessed ids are on the record too */
@@ -241,6 +320,53 @@ void method_clients_get(struct call *c)
 	call_note_disclosed(c, 1);
 	rec = client_view(c, rec);
 	call_reply(c, rec ? json_pack("{s:o}", "client", rec) : NULL);
+}
+
+void method_clients_get(struct call *c)
+{
+	static const char *const spec[] = { "id:s" };
+	struct registry *reg = c->srv->reg;
+	const struct role *role = NULL;
+	struct lookup *l;
+	size_t fresh = 0;
+	const char *id;
+	json_t *ids;
+	bool exact;
+
+	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
+		return;
+	ids = json_pack("[s]", id);
+	if (ids == NULL) {
+		store_failed(c, -ENOMEM);
+		return;
+	}
+	exact = guard_any_canary(&reg->guard, ids);
+	if (!exact && guarded(c)) {
+		role = auth_role(&reg->auth, c->rec.role);
+		exact = guard_reads(&reg->guard, c->rec.principal, role, ids, now_usec(), &fresh) !=
+			GUARD_OK;
+	}
+	json_decref(ids);
+	if (exact) {
+		get_on_loop(c, id);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		if (fresh)
+			guard_unsee(&reg->guard, c->rec.principal, id);
+		store_failed(c, -ENOMEM);
+		return;
+	}
+	l->guard = &reg->guard;
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	l->fields = c->ident.fields;
+	l->guarded = guarded(c);
+	l->fresh = fresh > 0;
+	snprintf(l->principal, sizeof(l->principal), "%s", c->rec.principal);
+	if (role != NULL)
+		l->role = *role;
+	call_read(c, lookup_on_writer, l, free);
 }
 
 /* guard_allows() for a page of clients; consumes arr when it refuses. */

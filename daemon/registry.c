@@ -130,9 +130,16 @@ void registry_close(struct registry *reg)
 }
 
 /* After every committed audit batch: wake whoever follows the trail. */
-static void on_audit_commit(int64_t head_seq, void *data)
+static void on_audit_commit(int64_t head_seq, unsigned effects, void *data)
 {
 	struct registry *reg = data;
+
+	/* A principal locked on the writer thread (a guessing run): every connection sees it now. */
+	if ((effects & AUDIT_EFFECT_AUTH) && reg->store != NULL) {
+		auth_flush(&reg->auth, reg->store);
+		if (auth_load(&reg->auth, reg->store, reg->auth.own_uid) < 0)
+			log_err("cannot reload principals after a batch changed them");
+	}
 
 	if (reg->shipper != NULL)
 		shipper_kick(reg->shipper);

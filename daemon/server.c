@@ -330,13 +330,16 @@ static void call_finish(struct call *c, json_t *msg)
 	hold_job(srv, j);
 }
 
-void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx)
+static void submit_mutation(struct call *c, audit_mutate_fn fn, json_t *mctx, void *ctx,
+			    void (*ctx_free)(void *), bool plain)
 {
 	struct audit *a = c->srv->reg->audit;
 	struct audit_job *j;
 
 	if (a == NULL || (j = audit_job_new()) == NULL) {
 		json_decref(mctx);
+		if (ctx_free != NULL)
+			ctx_free(ctx);
 		call_error_message(c, "io.roster.AuditUnavailable", "the audit trail is not running");
 		return;
 	}
@@ -344,9 +347,22 @@ void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx)
 	fill_record(c, &j->rec);
 	j->mutate = fn;
 	j->mctx = mctx;
+	j->ctx = ctx;
+	j->ctx_free = ctx_free;
+	j->plain = plain;
 	j->done = call_audited;
 	j->data = c;
 	audit_submit(a, j);
+}
+
+void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx)
+{
+	submit_mutation(c, fn, mctx, NULL, NULL, false);
+}
+
+void call_read(struct call *c, audit_mutate_fn fn, void *ctx, void (*ctx_free)(void *))
+{
+	submit_mutation(c, fn, NULL, ctx, ctx_free, true);
 }
 
 /* A stream's own record is committed: hand over to the streaming handler. */

@@ -150,6 +150,13 @@ void call_error(struct call *c, const char *error, json_t *params);
 void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx);
 
 /*
+ * Like call_write(), for a handler that reads (or makes one change that
+ * belongs with the record whatever the reply) on the writer's connection:
+ * no savepoint. ctx is handed to fn as j->ctx and freed with ctx_free.
+ */
+void call_read(struct call *c, audit_mutate_fn fn, void *ctx, void (*ctx_free)(void *));
+
+/*
  * Streaming ("more") calls. call_stream_start() commits the call's own
  * audit record first and then runs started(c, status) on the loop thread
  * (status < 0: the record could not be written; the call has been answered

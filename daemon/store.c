@@ -813,6 +813,15 @@ int store_exec(struct store *s, const char *sql)
 	return exec(s, sql);
 }
 
+int store_set_cache_kib(struct store *s, int64_t kib)
+{
+	char sql[64];
+
+	/* A negative cache_size is in KiB, not pages. */
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%lld", (long long)kib);
+	return exec(s, sql);
+}
+
 int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32])
 {
 	sqlite3_stmt *st;

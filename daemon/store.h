@@ -114,6 +114,9 @@ int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
 /* Transactions and savepoints for the audit writer's batches. */
 int store_exec(struct store *s, const char *sql);
 
+/* The connection's page cache, in KiB (SQLCipher's decrypted pages). */
+int store_set_cache_kib(struct store *s, int64_t kib);
+
 /* The chain's head: last seq (0 if empty) and its hash (zeros if empty). */
 int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32]);
 

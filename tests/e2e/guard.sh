@@ -324,6 +324,19 @@ expect_eq "$(alerts QUOTA hoard io.roster.Clients.Get)" 2 \
 	"each refusal is a QUOTA alert (not LOCKOUT) in syslog-ng's output"
 expect_eq "$(alerts LOCKOUT hoard io.roster.Clients.Get)" 0 "... and no LOCKOUT for it"
 
+# --- a missing id is NotFound, never a quota matter ----------------------------------
+# (Get counts an id against the quota before looking it up, and takes the
+# count back when the id does not exist: see method-clients.c.)
+expect_exit 0 "role add miser --quota 2/1h --no-lock" \
+	ctl role add miser --cap clients.get --fields identity --quota 2/1h --no-lock
+ctl principal add miser --uid 6110 --role miser
+M1=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+M2=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+M3=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+expect_eq "$(probe 6110 get "$M1" "$M2" "$ID1" "$ID2" "$M3" "$ID3" "$ID1" | paste -sd' ' -)" \
+	"NotFound NotFound ok ok NotFound QuotaExceeded ok" \
+	"quota 2: two missing ids use none of it, a missing id at the quota is NotFound"
+
 # --- id guessing ------------------------------------------------------------------
 ctl principal add guesser --uid 6103 --role service
 watch_alert GUESSING guesser io.roster.Clients.Get

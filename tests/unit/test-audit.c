@@ -657,13 +657,15 @@ END_TEST
 
 static int64_t hook_head = -1;
 static int hook_calls;
+static unsigned hook_effects;
 
-static void on_commit(int64_t head_seq, void *data)
+static void on_commit(int64_t head_seq, unsigned effects, void *data)
 {
 	ck_assert_ptr_eq(data, &hook_head);
 	ck_assert_int_ge(head_seq, hook_head);  /* never goes backwards */
 	hook_head = head_seq;
 	hook_calls++;
+	hook_effects |= effects;
 }
 
 START_TEST(test_group_commit)
@@ -1031,6 +1033,71 @@ START_TEST(test_mutation_committed_with_its_record)
 	store_close(s);
 	ck_assert_int_eq(client_count(), 1);
 	verify_ok(1);
+}
+END_TEST
+
+/*
+ * A plain job (a lookup) runs without a savepoint: a change it makes stays
+ * even when its reply is an error (as a guessing lock stays with the
+ * NotFound that completed the run), and its effects reach the commit hook.
+ */
+static void plain_create_then_fail(struct store *w, struct audit_job *j)
+{
+	mutate_create_then_fail(w, j);
+	j->effects |= AUDIT_EFFECT_AUTH;
+}
+
+static void plain_read(struct store *w, struct audit_job *j)
+{
+	json_t *arr = NULL;
+	bool more;
+
+	/* The writer's connection sees what the batch wrote before it. */
+	if (store_client_list(w, NULL, 10, &arr, &more) < 0 || arr == NULL) {
+		j->reply = json_pack("{s:s, s:{}}", "error", "io.roster.InternalError", "parameters");
+		return;
+	}
+	j->reply = json_pack("{s:{s:i}}", "parameters", "n", (json_int_t)json_array_size(arr));
+	j->rec.records = (int64_t)json_array_size(arr);
+	json_decref(arr);
+}
+
+START_TEST(test_plain_job_keeps_its_change_and_reports_effects)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot sl[3];
+	struct audit_job *j;
+	struct store *s;
+	json_t *arr;
+
+	memset(sl, 0, sizeof(sl));
+	hook_head = 0;
+	hook_calls = 0;
+	hook_effects = 0;
+	audit_set_commit_hook(a, on_commit, &hook_head);
+	j = create_job(0, "Kept Anyway", plain_create_then_fail, &sl[0]);
+	j->plain = true;
+	audit_submit(a, j);
+	j = make_job(1, "alice", "io.roster.Clients.List", NULL, &sl[1]);
+	j->mutate = plain_read;
+	j->plain = true;
+	audit_submit(a, j);
+	wait_done(2, 30);
+	ck_assert_int_eq(sl[0].status, 0);
+	ck_assert_int_eq(sl[1].status, 0);
+	ck_assert_uint_eq(hook_effects & AUDIT_EFFECT_AUTH, AUDIT_EFFECT_AUTH);
+	stop_writer(a);
+
+	ck_assert_int_eq(client_count(), 1);
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_eq(json_array_size(arr), 2);
+	ck_assert_str_eq(str(json_array_get(arr, 0), "error"), "io.roster.Conflict");
+	ck_assert_str_eq(str(json_array_get(arr, 1), "result"), "ok");
+	ck_assert_int_eq(num(json_array_get(arr, 1), "records"), 1);
+	json_decref(arr);
+	store_close(s);
+	verify_ok(2);
 }
 END_TEST
 
@@ -1634,6 +1701,7 @@ static Suite *audit_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_mutation_committed_with_its_record);
 	tcase_add_test(tc, test_mutation_with_error_reply_rolled_back);
+	tcase_add_test(tc, test_plain_job_keeps_its_change_and_reports_effects);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fail-closed");
