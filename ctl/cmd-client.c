@@ -1,6 +1,6 @@
 /*
  * cmd-client.c: rosterctl's "client" commands, one per io.roster.Clients
- * method: add, get, search, list, update, rm, and import (Create per line).
+ * method: add, get, search, list, update, rm, and import (Import, in chunks).
  *
  * The daemon alone decides what a valid record is; the only checks made
  * here are the ones that let "client import" refuse a bad file before it
@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "lib/frame.h"
 
 /* The ClientInput fields and the options that set them. */
 static const struct input_field {
@@ -45,6 +46,13 @@ enum {
 
 /* "client import" refuses longer lines; a record is far smaller. */
 #define IMPORT_MAX_LINE (64u * 1024u)
+/*
+ * Clients per io.roster.Clients.Import call: the daemon's limit, and a
+ * request well inside its frame limit (FRAME_MAX_SIZE) with room for the
+ * envelope.
+ */
+#define IMPORT_CHUNK_MAX 100
+#define IMPORT_CHUNK_BYTES (FRAME_MAX_SIZE - 4096u)
 
 
 /*
@@ -604,6 +612,88 @@ static void rollback(struct ctl_ctx *ctx, const char *file, char **ids, size_t n
 			  "could not be deleted", file, failed, n, n == 1 ? "" : "s");
 }
 
+/* How many of the next n records go in one Import call. */
+static size_t next_chunk(const struct import_rec *recs, size_t n)
+{
+	size_t k = 0, bytes = 0;
+
+	while (k < n && k < IMPORT_CHUNK_MAX) {
+		/* Escaping may grow a value; its encoded size is what the frame holds. */
+		size_t sz = json_dumpb(recs[k].client, NULL, 0, JSON_COMPACT) + 1;
+
+		if (k > 0 && bytes + sz > IMPORT_CHUNK_BYTES)
+			break;
+		bytes += sz;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * Import n records in one call; their new ids go to ids[0..n). Returns 0,
+ * or the libroster error after printing it against the line it concerns.
+ */
+static int import_chunk(struct ctl_ctx *ctx, const char *file, const struct import_rec *recs,
+			size_t n, char **ids)
+{
+	json_t *arr = json_array(), *params, *reply = NULL, *got;
+	const char *param;
+	unsigned long bad_line = recs[0].line;
+	int r;
+
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		if (json_array_append(arr, recs[i].client) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	params = arr ? json_pack("{s:o}", "clients", arr) : NULL;
+	if (params == NULL) {
+		ctl_warnx("out of memory");
+		return ROSTER_E_NOMEM;
+	}
+	r = roster_call(ctx->r, "io.roster.Clients.Import", params, &reply);
+	json_decref(params);
+	if (r == 0) {
+		got = json_object_get(reply, "ids");
+		if (json_array_size(got) != n) {
+			json_decref(reply);
+			ctl_warnx("the daemon's answer to Import has %zu ids for %zu clients",
+				  json_array_size(got), n);
+			return ROSTER_E_PROTOCOL;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const char *id = json_string_value(json_array_get(got, i));
+
+			ids[i] = id ? strdup(id) : NULL;
+			if (ids[i] == NULL) {
+				json_decref(reply);
+				ctl_warnx("out of memory");
+				return ROSTER_E_NOMEM;
+			}
+		}
+		json_decref(reply);
+		return 0;
+	}
+	param = json_string_value(json_object_get(roster_error_parameters(ctx->r), "parameter"));
+	if (r == ROSTER_E_INVALID && param != NULL) {
+		/* "clients[N].field": the daemon names the entry; tell the line. */
+		unsigned long idx;
+		int used = 0;
+
+		if (sscanf(param, "clients[%lu]%n", &idx, &used) == 1 && used > 0 && idx < n) {
+			bad_line = recs[idx].line;
+			param += used;
+			param += *param == '.';
+		}
+		line_error(file, bad_line, "parameter %s invalid", *param ? param : "(the record)");
+	} else {
+		line_error(file, bad_line, "%s%s%s",
+			   roster_error_name(ctx->r) ? roster_error_name(ctx->r) : "",
+			   roster_error_name(ctx->r) ? ": " : "", roster_error_message(ctx->r));
+	}
+	return r;
+}
+
 static int cmd_import(struct ctl_ctx *ctx, int argc, char **argv)
 {
 	struct import_rec *recs = NULL;
@@ -628,29 +718,24 @@ static int cmd_import(struct ctl_ctx *ctx, int argc, char **argv)
 	}
 	if (n > 0 && ctl_connect(ctx) < 0)
 		goto out;
-	for (done = 0; done < n; done++) {
-		int r = roster_client_create(ctx->r, recs[done].client, &ids[done]);
-		const char *param;
+	/*
+	 * In chunks, each all-or-none in the daemon (one transaction, one audit
+	 * record): a bulk load costs a few hundred commits, not one per line.
+	 */
+	while (done < n) {
+		size_t k = next_chunk(recs + done, n - done);
+		int r = import_chunk(ctx, file, recs + done, k, ids + done);
 
-		if (r == 0)
-			continue;
-		param = json_string_value(json_object_get(roster_error_parameters(ctx->r),
-							  "parameter"));
-		if (r == ROSTER_E_INVALID && param != NULL) {
-			line_error(file, recs[done].line, "parameter %s invalid", param);
-		} else {
-			line_error(file, recs[done].line, "%s%s%s",
-				   roster_error_name(ctx->r) ? roster_error_name(ctx->r) : "",
-				   roster_error_name(ctx->r) ? ": " : "",
-				   roster_error_message(ctx->r));
-		}
-		/* A connection lost after sending leaves that one Create's outcome unknown. */
 		if (r == ROSTER_E_IO)
 			line_error(file, recs[done].line,
-				   "may have been created before the connection failed; check with "
-				   "'rosterctl client search'");
-		rollback(ctx, file, ids, done);
-		goto out;
+				   "lines %lu to %lu may have been imported before the connection "
+				   "failed; check with 'rosterctl client search'",
+				   recs[done].line, recs[done + k - 1].line);
+		if (r < 0) {
+			rollback(ctx, file, ids, done);
+			goto out;
+		}
+		done += k;
 	}
 	if (ctx->json) {
 		out_ids = json_array();

@@ -61,6 +61,7 @@ const struct method method_table[] = {
 	{ "io.roster.Clients.Search", CAP_CLIENTS_SEARCH, M_UNSEALED, method_clients_search },
 	{ "io.roster.Clients.List", CAP_CLIENTS_LIST, M_UNSEALED, method_clients_list },
 	{ "io.roster.Clients.Create", CAP_CLIENTS_CREATE, M_UNSEALED, method_clients_create },
+	{ "io.roster.Clients.Import", CAP_CLIENTS_CREATE, M_UNSEALED, method_clients_import },
 	{ "io.roster.Clients.Update", CAP_CLIENTS_UPDATE, M_UNSEALED, method_clients_update },
 	{ "io.roster.Clients.Delete", CAP_CLIENTS_DELETE, M_UNSEALED, method_clients_delete },
 	{ NULL, CAP_NONE, 0, NULL },

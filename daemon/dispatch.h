@@ -94,5 +94,6 @@ void method_clients_get(struct call *c);
 void method_clients_search(struct call *c);
 void method_clients_list(struct call *c);
 void method_clients_create(struct call *c);
+void method_clients_import(struct call *c);
 void method_clients_update(struct call *c);
 void method_clients_delete(struct call *c);

@@ -26,6 +26,8 @@
 #define SEARCH_QUERY_MIN_UNLISTED 3
 #define LIST_LIMIT_DEFAULT 100
 #define LIST_LIMIT_MAX 1000
+/* Clients per Import call (its frame is bounded by FRAME_MAX_SIZE as well). */
+#define IMPORT_MAX 100
 
 /*
  * Shape a stored record for the caller. Every reply that carries a client
@@ -212,6 +214,29 @@ static json_t *ids_of(const json_t *arr)
 }
 
 /*
+ * Changes (and most lookups) run on the audit writer thread, in the batch
+ * transaction with their record (audit.h). The functions that run there
+ * build the whole reply message and note the ids; they must not touch the
+ * call, which may be gone.
+ */
+static json_t *reply_params(json_t *params)
+{
+	return params ? json_pack("{s:o}", "parameters", params) : NULL;
+}
+
+static json_t *reply_error(const char *error, json_t *params)
+{
+	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
+}
+
+static json_t *reply_store_failed(int r)
+{
+	return reply_error("io.roster.InternalError",
+			   json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
+					  : "storage failure (see the daemon's log)"));
+}
+
+/*
  * Get, the call services make most, has two paths.
  *
  * The usual one runs the lookup on the audit writer's thread, inside the
@@ -241,11 +266,6 @@ struct lookup {
 	struct role role;               /* a copy: the loop may reload roles meanwhile */
 };
 
-static json_t *error_msg(const char *error, json_t *params)
-{
-	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
-}
-
 /* The lookup (audit writer thread, inside the batch). Never touches the call. */
 static void lookup_on_writer(struct store *w, struct audit_job *j)
 {
@@ -257,21 +277,18 @@ static void lookup_on_writer(struct store *w, struct audit_job *j)
 		log_err("audit: out of memory noting a client id for %s", j->rec.method);
 	if (r == 0) {
 		rec = view_fields(l->fields, rec);
-		j->reply = rec ? json_pack("{s:{s:o}}", "parameters", "client", rec) : NULL;
+		j->reply = reply_params(rec ? json_pack("{s:o}", "client", rec) : NULL);
 		if (j->reply != NULL)
 			j->rec.records = 1;
 		else
-			j->reply = error_msg("io.roster.InternalError",
-					     json_pack("{s:s}", "message", "out of memory"));
+			j->reply = reply_store_failed(-ENOMEM);
 		return;
 	}
 	if (r != -ENOENT) {
-		j->reply = error_msg("io.roster.InternalError",
-				     json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
-						: "storage failure (see the daemon's log)"));
+		j->reply = reply_store_failed(r);
 		return;
 	}
-	j->reply = error_msg("io.roster.NotFound", json_pack("{s:s}", "id", l->id));
+	j->reply = reply_error("io.roster.NotFound", json_pack("{s:s}", "id", l->id));
 	if (!l->guarded)
 		return;
 	if (l->fresh)
@@ -478,28 +495,6 @@ void method_clients_list(struct call *c)
 	call_reply(c, reply);
 }
 
-/*
- * Changes run on the audit writer thread, in the batch transaction with
- * their record (audit.h). The mutate functions build the reply message and
- * note the id; they must not touch the call, which may be gone.
- */
-static json_t *reply_params(json_t *params)
-{
-	return params ? json_pack("{s:o}", "parameters", params) : NULL;
-}
-
-static json_t *reply_error(const char *error, json_t *params)
-{
-	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
-}
-
-static json_t *reply_store_failed(int r)
-{
-	return reply_error("io.roster.InternalError",
-			   json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
-					  : "storage failure (see the daemon's log)"));
-}
-
 static void mutate_create(struct store *w, struct audit_job *j)
 {
 	char id[ID_HEX_LEN + 1];
@@ -525,6 +520,61 @@ void method_clients_create(struct call *c)
 		return;
 	}
 	call_write(c, mutate_create, json_incref(c->params));
+}
+
+/* All or none: an error reply rolls back the job's savepoint, every insert with it. */
+static void mutate_import(struct store *w, struct audit_job *j)
+{
+	const json_t *list = json_object_get(j->mctx, "clients");
+	json_t *ids = json_array(), *input;
+	size_t i;
+
+	if (ids == NULL) {
+		j->reply = reply_store_failed(-ENOMEM);
+		return;
+	}
+	json_array_foreach(list, i, input) {
+		char id[ID_HEX_LEN + 1];
+		int r = store_client_create(w, input, id);
+
+		if (r == 0 && json_array_append_new(ids, json_string(id)) < 0)
+			r = -ENOMEM;
+		if (r < 0) {
+			json_decref(ids);
+			j->reply = reply_store_failed(r);
+			return;
+		}
+		audit_rec_add_id(&j->rec, id);
+	}
+	j->reply = reply_params(json_pack("{s:o}", "ids", ids));
+}
+
+void method_clients_import(struct call *c)
+{
+	static const char *const spec[] = { "clients:a" };
+	const json_t *list;
+	json_t *input;
+	size_t i, n;
+
+	if (!check(c, spec, 1))
+		return;
+	list = json_object_get(c->params, "clients");
+	n = json_array_size(list);
+	if (n < 1 || n > IMPORT_MAX) {
+		call_invalid_parameter(c, "clients");
+		return;
+	}
+	/* Every entry is checked before any is written. */
+	json_array_foreach(list, i, input) {
+		char prefix[32], bad[VALIDATE_NAME_MAX];
+
+		snprintf(prefix, sizeof(prefix), "clients[%zu]", i);
+		if (!validate_client_input(input, false, prefix, bad)) {
+			call_invalid_parameter(c, bad);
+			return;
+		}
+	}
+	call_write(c, mutate_import, json_incref(c->params));
 }
 
 static void mutate_update(struct store *w, struct audit_job *j)

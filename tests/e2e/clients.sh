@@ -153,6 +153,61 @@ ctl --json client search "Server Side" > "$T/out"
 check "... and leaves nothing imported" python3 -c '
 import json, sys; assert json.load(open(sys.argv[1]))["clients"] == []' "$T/out"
 
+# Import goes in chunks of up to 100 per io.roster.Clients.Import call, each
+# all-or-none in the daemon; a refusal in a later chunk undoes the earlier ones.
+python3 -c '
+import json
+for i in range(150):
+    c = {"name": "Chunked %03d" % i, "kind": "bank"}
+    if i == 139:
+        c["country"] = "QQ"
+    print(json.dumps(c))' > "$T/chunks.jsonl"
+expect_exit 1 "an import refused in its second chunk fails" ctl client import "$T/chunks.jsonl"
+expect_in "$T/err" "chunks.jsonl:140: parameter country invalid" "... naming line 140 and the field"
+expect_in "$T/err" "deleted the 100 clients created before the failure" \
+	"... after deleting the first chunk's 100 clients"
+ctl --json client search "Chunked" --limit 100 > "$T/out"
+check "... so that nothing of it is left" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["clients"] == []' "$T/out"
+
+# The Import method itself.
+vl io.roster.Clients.Import '{"clients": [{"name": "Trio One", "kind": "bank"},
+	{"name": "Trio Two", "kind": "police", "country": "XX"}, {"name": "Trio Three", "kind": "bank"}]}' \
+	> "$T/imp.bad"
+check "Import with a bad entry is InvalidParameter naming clients[1].country" python3 -c '
+import json, sys; r = json.load(open(sys.argv[1]))
+assert r["error"] == "org.varlink.service.InvalidParameter", r
+assert r["parameters"]["parameter"] == "clients[1].country", r' "$T/imp.bad"
+vl io.roster.Clients.Import "{\"clients\": [$(python3 -c '
+import json; print(",".join(json.dumps({"name": "Many %d" % i, "kind": "bank"}) for i in range(101)))')]}" \
+	> "$T/imp.many"
+expect_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"]["parameter"])' \
+	"$T/imp.many")" clients "Import of 101 clients is InvalidParameter clients"
+vl io.roster.Clients.Import '{"clients": []}' > "$T/imp.none"
+expect_in "$T/imp.none" "InvalidParameter" "Import of no clients is InvalidParameter"
+ctl --json client search "Trio" > "$T/out"
+check "... and the refused Imports added nothing" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["clients"] == []' "$T/out"
+vl io.roster.Clients.Import '{"clients": [{"name": "Trio One", "kind": "bank"},
+	{"name": "Trio Two", "kind": "police", "country": "IT"}, {"name": "Trio Three", "kind": "bank"}]}' \
+	> "$T/imp.ok"
+check "Import of 3 returns 3 ids, each readable in order at version 1" python3 -c '
+import json, subprocess, sys
+ids = json.load(open(sys.argv[1]))["parameters"]["ids"]
+assert len(ids) == 3 and len(set(ids)) == 3, ids
+for i, name in zip(ids, ["Trio One", "Trio Two", "Trio Three"]):
+    c = json.loads(subprocess.run([sys.argv[2], "--socket", sys.argv[3], "--json", "client", "get", i],
+                   check=True, capture_output=True).stdout)["client"]
+    assert c["name"] == name and c["version"] == 1, c' "$T/imp.ok" "$ROSTERCTL" "$SOCK"
+ctl --json audit query --method io.roster.Clients.Import \
+	--client "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"]["ids"][1])' \
+	"$T/imp.ok")" > "$T/out"
+check "... on one audit record naming all 3 ids" python3 -c '
+import json, sys
+recs = json.load(open(sys.argv[1]))["records"]
+ids = json.load(open(sys.argv[2]))["parameters"]["ids"]
+assert len(recs) == 1 and sorted(recs[0]["ids"]) == sorted(ids), recs' "$T/out" "$T/imp.ok"
+
 # --- usage errors ------------------------------------------------------------------------
 expect_exit 2 "an unknown command is a usage error (2)" ctl frobnicate
 expect_exit 2 "client add without --kind is a usage error (2)" ctl client add --name X
