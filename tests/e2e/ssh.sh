@@ -111,6 +111,10 @@ Match User $ACCOUNT
 	AllowTcpForwarding local
 EOF2
 check "sshd -t accepts the configuration" "$SSHD" -t -f "$SSH_DIR/sshd_config"
+# The README says PermitOpen cannot name a socket path; keep that true.
+expect_exit 255 "sshd -t refuses PermitOpen naming a socket path" \
+	"$SSHD" -t -f "$SSH_DIR/sshd_config" -o "PermitOpen=$SOCK:*"
+expect_in "$T/err" "missing host" "... as a host:port without a host"
 "$SSHD" -D -e -f "$SSH_DIR/sshd_config" 2> "$SSH_DIR/sshd.log" &
 SSHD_PID=$!
 printf '[127.0.0.1]:%s %s\n' "$PORT" "$(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" \
