@@ -502,6 +502,14 @@ static const char *check_envelope(json_t *msg, struct call *c)
 		} else if (strcmp(key, "upgrade") == 0) {
 			if (json_is_true(v))
 				return "connection upgrades are not supported";
+		} else if (strchr(key, '.') != NULL && json_is_object(v)) {
+			/*
+			 * The specification lets a vendor extend the envelope
+			 * with an object named in reverse-domain notation. None
+			 * means anything to this daemon, so it is ignored;
+			 * any other unknown member is still an error.
+			 */
+			continue;
 		} else {
 			return "unknown member in message";
 		}

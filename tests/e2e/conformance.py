@@ -46,6 +46,10 @@ c.send_raw(b'{"method":"org.varlink.service.GetInfo","parameters":null,'
 r = c.recv()
 check("null parameters, oneway, more and upgrade mean absent (the Go binding sends "
       "\"parameters\":null)", r and "interfaces" in r.get("parameters", {}), r)
+c.send_raw(b'{"method":"org.varlink.service.GetInfo","com.example":{"trace":"x"}}\0')
+r = c.recv()
+check("a vendor extension (an object named in reverse-domain notation) is ignored",
+      r and "interfaces" in r.get("parameters", {}), r)
 c.send_raw(b'{"method":"org.varlink.service.GetInfo","bogus":null}\0')
 r = c.recv()
 check("... but a null unknown member is still a ProtocolError",
