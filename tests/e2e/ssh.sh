@@ -10,6 +10,8 @@
 
 need_root "the test creates a system account for the remote service (useradd)"
 SSHD=/usr/sbin/sshd
+# useradd and userdel live in /usr/sbin, which a non-login root PATH may lack.
+PATH=$PATH:/usr/sbin:/sbin
 for prog in "$SSHD" ssh ssh-keygen useradd userdel; do
 	if ! command -v "$prog" > /dev/null 2>&1; then
 		echo "# SKIP: $prog is not installed (openssh-server, openssh-client, passwd)"
