@@ -484,6 +484,11 @@ void call_invalid_parameter(struct call *c, const char *parameter)
  * Check the envelope of a message: "method" (a string), and optionally
  * "parameters" (an object), "oneway", "more" (booleans). "upgrade" is not
  * supported. Returns NULL or the reason it is refused.
+ *
+ * The specification declares the optional members nullable (parameters:
+ * ?object, oneway: ?bool, ...), and a null one means the same as an absent
+ * one. Clients do send null: the Go binding's Call() sends
+ * "parameters": null for a method without parameters (GetInfo).
  */
 static const char *check_envelope(json_t *msg, struct call *c)
 {
@@ -491,6 +496,9 @@ static const char *check_envelope(json_t *msg, struct call *c)
 	json_t *v;
 
 	json_object_foreach(msg, key, v) {
+		if (json_is_null(v) && (strcmp(key, "parameters") == 0 || strcmp(key, "oneway") == 0 ||
+					strcmp(key, "more") == 0 || strcmp(key, "upgrade") == 0))
+			continue;
 		if (strcmp(key, "method") == 0) {
 			if (!json_is_string(v) || json_string_length(v) == 0 ||
 			    json_string_length(v) >= sizeof(c->name))
@@ -510,6 +518,14 @@ static const char *check_envelope(json_t *msg, struct call *c)
 		} else if (strcmp(key, "upgrade") == 0) {
 			if (json_is_true(v))
 				return "connection upgrades are not supported";
+		} else if (strchr(key, '.') != NULL && json_is_object(v)) {
+			/*
+			 * The specification lets a vendor extend the envelope
+			 * with an object named in reverse-domain notation. None
+			 * means anything to this daemon, so it is ignored;
+			 * any other unknown member is still an error.
+			 */
+			continue;
 		} else {
 			return "unknown member in message";
 		}
@@ -564,7 +580,7 @@ static void conn_process(struct conn *c)
 			return;
 		}
 		call->params = json_object_get(msg, "parameters");
-		if (call->params == NULL) {
+		if (call->params == NULL || json_is_null(call->params)) {
 			call->params = json_object();
 			if (call->params == NULL || json_object_set_new(msg, "parameters", call->params) < 0) {
 				call_free(call);

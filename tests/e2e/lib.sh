@@ -154,3 +154,26 @@ need_root() {
 		exit 77
 	fi
 }
+
+# go_available: true when the Go toolchain (golang-go) and Debian's Varlink
+# Go binding (golang-github-varlink-go-dev) are installed; else prints why.
+GOPATH_DEBIAN=/usr/share/gocode
+go_available() {
+	if ! command -v go > /dev/null 2>&1; then
+		echo "go is not installed (golang-go)"
+		return 1
+	fi
+	if [ ! -d "$GOPATH_DEBIAN/src/github.com/varlink/go/varlink" ]; then
+		echo "the Varlink Go binding is not installed (golang-github-varlink-go-dev)"
+		return 1
+	fi
+}
+
+# go_build OUT SOURCE.go: build one Go file offline, against the packages
+# Debian installs under /usr/share/gocode (GOPATH mode: no module download,
+# no proxy), with the build cache in the test's directory.
+go_build() {
+	env GO111MODULE=off GOPATH="$GOPATH_DEBIAN" GOCACHE="$T/go-cache" GOPROXY=off \
+		GOFLAGS= GOENV=off GOTOOLCHAIN=local CGO_ENABLED=0 \
+		go build -o "$1" "$2"
+}
