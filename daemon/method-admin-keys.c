@@ -2,11 +2,12 @@
  * method-admin-keys.c: io.roster.Admin — Backup and Rekey, the calls that
  * handle the keyring and the database file as a whole.
  *
- * Both are key operations: they take the registry's key_op_busy, so that a
- * backup never packs a keyring that a passphrase change is replacing, and
- * their slow parts (copying the database, Argon2id) run on the libuv thread
- * pool with their own copies of the keys, so a Seal meanwhile wipes the
- * registry's keys without pulling memory from under them.
+ * A backup holds the registry's backup_busy and Rekey its key_op_busy, and
+ * each refuses to start while either is held, so a backup never packs a
+ * keyring that a passphrase change is replacing. Their slow parts (copying
+ * the database, Argon2id) run on the libuv thread pool with their own
+ * copies of the keys, so a Seal meanwhile wipes the registry's keys without
+ * pulling memory from under them.
  *
  * Backup streams the file to the caller (Varlink "more", base64 chunks): the
  * daemon writes nothing outside its state directory, and the caller's file
@@ -67,7 +68,7 @@ static void backup_job_free(struct backup_job *j)
 	sodium_free(j->mac);
 	free(j->buf);
 	free(j->b64);
-	j->reg->key_op_busy = false;
+	j->reg->backup_busy = false;
 	free(j);
 }
 
@@ -243,7 +244,7 @@ static void backup_started(struct call *c, int status)
 	if (status < 0 || c == NULL)
 		return;
 	reg = c->srv->reg;
-	if (reg->state != REG_UNSEALED || reg->key_op_busy) {
+	if (reg->state != REG_UNSEALED || reg->key_op_busy || reg->backup_busy) {
 		call_stream_end(c, json_pack("{s:s, s:{s:s}}", "error", "io.roster.Busy", "parameters",
 					     "message", "another key operation or backup is running"));
 		return;
@@ -257,7 +258,7 @@ static void backup_started(struct call *c, int status)
 	j->fd = -1;
 	j->reg = reg;
 	j->c = c;
-	reg->key_op_busy = true;
+	reg->backup_busy = true;
 	j->keys = keys_dup(reg->keys);
 	j->mac = sodium_malloc(sizeof(*j->mac));
 	j->buf = malloc(BACKUP_CHUNK);
@@ -290,7 +291,7 @@ void method_admin_backup(struct call *c)
 		call_error(c, "org.varlink.service.ExpectedMore", NULL);
 		return;
 	}
-	if (c->srv->reg->key_op_busy) {
+	if (c->srv->reg->key_op_busy || c->srv->reg->backup_busy) {
 		call_error_message(c, "io.roster.Busy", "another key operation or backup is running");
 		return;
 	}
@@ -419,7 +420,7 @@ void method_admin_rekey(struct call *c)
 				     "a new passphrase is 12 to 1024 bytes without NUL"));
 		return;
 	}
-	if (reg->key_op_busy) {
+	if (reg->key_op_busy || reg->backup_busy) {
 		call_error_message(c, "io.roster.Busy", "another key operation or backup is running");
 		return;
 	}
