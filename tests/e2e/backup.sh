@@ -46,7 +46,12 @@ B="$T/backup.rbk"
 # still be one instant (checked after the restore).
 load 300 "$NAME late" > "$T/late.out" 2>&1 &
 LOADER=$!
-sleep 0.3
+# Start the backup once the writers are under way.
+for _ in $(seq 1 100); do
+	n=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["clients"])')
+	[ "$n" -lt 621 ] || break
+	sleep 0.1
+done
 expect_exit 0 "backup create succeeds on a live registry being written" ctl backup create "$B"
 expect_in "$T/out" "backup written" "... and says so"
 if wait "$LOADER"; then ok "the writers ran unhindered during the backup"; else
