@@ -48,8 +48,10 @@ fi
 export PKG_CONFIG_PATH="$P/lib/pkgconfig"
 if command -v pkg-config > /dev/null && command -v "${CC:-cc}" > /dev/null; then
 	flags=$(pkg-config --define-variable=prefix="$P" --cflags --libs libroster)
+	# A library built with --enable-sanitizers needs the sanitizer runtime in the program too.
+	san=$(sed -n 's/^SAN_CFLAGS = //p' "$B/Makefile")
 	check "a client compiles against the installed header and library" \
-		"${CC:-cc}" -o "$T/client" "$ROSTER_SRCDIR/tests/e2e/install-test.c" $flags
+		"${CC:-cc}" $san -o "$T/client" "$ROSTER_SRCDIR/tests/e2e/install-test.c" $flags
 	expect_exit 0 "... and runs with the installed library" \
 		env LD_LIBRARY_PATH="$P/lib" "$T/client"
 	expect_in "$T/out" "cannot connect" "... getting libroster's own error text"
