@@ -29,6 +29,9 @@ const struct method method_table[] = {
 	{ "io.roster.Admin.Unseal", CAP_ADMIN_SEAL, M_SEALED | M_SENSITIVE, method_admin_unseal },
 	/* Sealing a sealed registry succeeds: the emergency brake never refuses. */
 	{ "io.roster.Admin.Seal", CAP_ADMIN_SEAL, M_UNSEALED | M_SEALED, method_admin_seal },
+	/* Whoever may back up gets ciphertext and the wrapped keyring: nothing more. */
+	{ "io.roster.Admin.Backup", CAP_ADMIN_BACKUP, M_UNSEALED, method_admin_backup },
+	{ "io.roster.Admin.Rekey", CAP_ADMIN_KEYS, M_UNSEALED | M_SENSITIVE, method_admin_rekey },
 	/* Anyone may prove a token or ask who they are; that grants nothing by itself. */
 	{ "io.roster.Admin.Authenticate", CAP_NONE, M_PUBLIC | M_UNSEALED | M_SENSITIVE,
 	  method_admin_authenticate },

@@ -69,6 +69,8 @@ void method_admin_status(struct call *c);
 void method_admin_init(struct call *c);
 void method_admin_unseal(struct call *c);
 void method_admin_seal(struct call *c);
+void method_admin_backup(struct call *c);
+void method_admin_rekey(struct call *c);
 void method_admin_authenticate(struct call *c);
 void method_admin_whoami(struct call *c);
 void method_admin_principal_add(struct call *c);

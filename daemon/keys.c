@@ -86,12 +86,14 @@ static int derive(const char *pass, size_t passlen, const unsigned char *salt,
 	return 0;
 }
 
-int keyring_create(const char *path, const char *pass, size_t passlen,
-		   uint64_t opslimit, size_t memlimit, struct keys **ret)
+/*
+ * Build a keyring image in buf wrapping k under pass: fresh salt and nonce,
+ * the header as associated data, the checksum last.
+ */
+static int wrap(unsigned char buf[KEYRING_SIZE], const struct keys *k, const char *pass,
+		size_t passlen, uint64_t opslimit, size_t memlimit)
 {
-	unsigned char buf[KEYRING_SIZE];
 	unsigned char *kek = NULL, *pt = NULL;
-	struct keys *k;
 	int r;
 
 	if (passlen < PASSPHRASE_MIN || passlen > PASSPHRASE_MAX)
@@ -100,18 +102,13 @@ int keyring_create(const char *path, const char *pass, size_t passlen,
 	if (opslimit < crypto_pwhash_OPSLIMIT_MIN || opslimit > 64 ||
 	    memlimit < crypto_pwhash_MEMLIMIT_MIN || (uint64_t)memlimit > (UINT64_C(4) << 30))
 		return -EINVAL;
-	k = sodium_malloc(sizeof(*k));
 	kek = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 	pt = sodium_malloc(PT_LEN);
-	if (k == NULL || kek == NULL || pt == NULL) {
+	if (kek == NULL || pt == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
-	randombytes_buf(k->dek, sizeof(k->dek));
-	crypto_sign_keypair(k->sign_pk, k->sign_sk);
-	derive_subkeys(k);
-
-	memset(buf, 0, sizeof(buf));
+	memset(buf, 0, KEYRING_SIZE);
 	memcpy(buf, KEYRING_MAGIC, 8);
 	put_be32(buf + 8, KEYRING_VERSION);
 	put_be32(buf + 12, crypto_pwhash_ALG_ARGON2ID13);
@@ -129,17 +126,59 @@ int keyring_create(const char *path, const char *pass, size_t passlen,
 	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + OFF_CT, NULL, pt, PT_LEN,
 						   buf, OFF_CT, NULL, buf + 48, kek);
 	crypto_generichash(buf + OFF_SUM, 32, buf, OFF_SUM, NULL, 0);
-
-	r = write_file_atomic(path, buf, sizeof(buf), 0600);
-	if (r < 0)
-		goto out;
-	*ret = k;
-	k = NULL;
 out:
 	sodium_free(pt);
 	sodium_free(kek);
-	keys_free(k);
 	return r;
+}
+
+int keyring_create(const char *path, const char *pass, size_t passlen,
+		   uint64_t opslimit, size_t memlimit, struct keys **ret)
+{
+	unsigned char buf[KEYRING_SIZE];
+	struct keys *k;
+	int r;
+
+	k = sodium_malloc(sizeof(*k));
+	if (k == NULL)
+		return -ENOMEM;
+	randombytes_buf(k->dek, sizeof(k->dek));
+	crypto_sign_keypair(k->sign_pk, k->sign_sk);
+	derive_subkeys(k);
+	r = wrap(buf, k, pass, passlen, opslimit, memlimit);
+	if (r == 0)
+		r = write_file_atomic(path, buf, sizeof(buf), 0600);
+	if (r < 0) {
+		keys_free(k);
+		return r;
+	}
+	*ret = k;
+	return 0;
+}
+
+int keyring_rewrap(const char *path, const struct keys *k, const char *pass, size_t passlen,
+		   uint64_t opslimit, size_t memlimit)
+{
+	unsigned char buf[KEYRING_SIZE];
+	int r = wrap(buf, k, pass, passlen, opslimit, memlimit);
+
+	if (r < 0)
+		return r;
+	return write_file_atomic(path, buf, sizeof(buf), 0600);
+}
+
+struct keys *keys_dup(const struct keys *k)
+{
+	struct keys *c = sodium_malloc(sizeof(*c));
+
+	if (c != NULL)
+		memcpy(c, k, sizeof(*c));
+	return c;
+}
+
+void keys_backup_mac_key(const struct keys *k, unsigned char out[BACKUP_MAC_KEY_BYTES])
+{
+	crypto_kdf_derive_from_key(out, BACKUP_MAC_KEY_BYTES, 2, "rosterbk", k->dek);
 }
 
 static int read_keyring(const char *path, unsigned char *buf, size_t *ret_len)
@@ -185,18 +224,29 @@ int keyring_check(const char *path, struct keyring_hdr *ret)
 	return keyring_parse(buf, len, ret);
 }
 
-int keyring_unlock(const char *path, const char *pass, size_t passlen, struct keys **ret)
+int keyring_read(const char *path, unsigned char buf[KEYRING_SIZE])
 {
-	unsigned char buf[KEYRING_SIZE + 1];
-	unsigned char *kek = NULL, *pt = NULL;
+	unsigned char tmp[KEYRING_SIZE + 1];
 	struct keyring_hdr h;
-	struct keys *k = NULL;
 	size_t len;
 	int r;
 
-	r = read_keyring(path, buf, &len);
-	if (r < 0)
-		return r;
+	r = read_keyring(path, tmp, &len);
+	if (r == 0)
+		r = keyring_parse(tmp, len, &h);
+	if (r == 0)
+		memcpy(buf, tmp, KEYRING_SIZE);
+	return r;
+}
+
+int keyring_unlock_buf(const unsigned char *buf, size_t len, const char *pass, size_t passlen,
+		       struct keys **ret)
+{
+	unsigned char *kek = NULL, *pt = NULL;
+	struct keyring_hdr h;
+	struct keys *k = NULL;
+	int r;
+
 	r = keyring_parse(buf, len, &h);
 	if (r < 0)
 		return r;
@@ -238,6 +288,18 @@ out:
 	sodium_free(kek);
 	keys_free(k);
 	return r;
+}
+
+int keyring_unlock(const char *path, const char *pass, size_t passlen, struct keys **ret)
+{
+	unsigned char buf[KEYRING_SIZE + 1];
+	size_t len;
+	int r;
+
+	r = read_keyring(path, buf, &len);
+	if (r < 0)
+		return r;
+	return keyring_unlock_buf(buf, len, pass, passlen, ret);
 }
 
 void keys_free(struct keys *k)

@@ -86,8 +86,42 @@ int keyring_create(const char *path, const char *pass, size_t passlen,
  */
 int keyring_unlock(const char *path, const char *pass, size_t passlen, struct keys **ret);
 
+/*
+ * Read the keyring file at path into buf as it is on disk, after the checks
+ * of keyring_check (for a backup, which carries the keyring wrapped).
+ */
+int keyring_read(const char *path, unsigned char buf[KEYRING_SIZE]);
+
 /* Read and parse the keyring at path without unwrapping it (see keyring_unlock). */
 int keyring_check(const char *path, struct keyring_hdr *ret);
+
+/*
+ * Wrap the keys in k again, under a new passphrase, with a fresh salt and
+ * nonce and the given Argon2id cost, and replace the keyring at path
+ * atomically (temporary file, fsync, rename, fsync of the directory): a
+ * crash leaves the old keyring or the new one, never neither. Returns 0,
+ * -EINVAL (passphrase length or cost out of range) or another negative errno.
+ */
+int keyring_rewrap(const char *path, const struct keys *k, const char *pass, size_t passlen,
+		   uint64_t opslimit, size_t memlimit);
+
+/*
+ * Unwrap a keyring image already in memory (as keyring_unlock does for a
+ * file): for a keyring carried inside a backup. Same results.
+ */
+int keyring_unlock_buf(const unsigned char *buf, size_t len, const char *pass, size_t passlen,
+		       struct keys **ret);
+
+/* A copy of k in new locked memory (keys_free it), or NULL. */
+struct keys *keys_dup(const struct keys *k);
+
+/*
+ * The key that authenticates backups (doc/backup-format.md), derived from
+ * the DEK, so whoever can unwrap the keyring inside a backup can check it
+ * and nobody else can forge it.
+ */
+#define BACKUP_MAC_KEY_BYTES 32
+void keys_backup_mac_key(const struct keys *k, unsigned char out[BACKUP_MAC_KEY_BYTES]);
 
 /* Wipe and free keys. keys_free(NULL) does nothing. */
 void keys_free(struct keys *k);

@@ -52,7 +52,14 @@ struct registry {
 	/* Called on the loop thread after every committed audit batch (Tail). */
 	void (*on_commit)(int64_t head_seq, void *data);
 	void *on_commit_data;
-	bool key_op_busy;              /* an Init or Unseal is deriving a key */
+	bool key_op_busy;              /* an Init, Unseal or Rekey is deriving a key */
+	/*
+	 * A backup is being copied or streamed. Kept apart from key_op_busy:
+	 * a backup whose client stalls must not hold up an Unseal after a
+	 * Seal; it only keeps Rekey (which rewrites the keyring it packs) and
+	 * other backups out.
+	 */
+	bool backup_busy;
 	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */
 	size_t kdf_memlimit;
 };

@@ -60,6 +60,12 @@ static void on_write(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
+	/* A stream that was told to wait may go on (it may also end, freeing the call). */
+	if (c->busy != NULL && c->busy->on_drain != NULL && c->out_pending <= OUTPUT_SOFT_LIMIT) {
+		c->busy->on_drain(c->busy);
+		if (c->closing)
+			return;
+	}
 	conn_process(c);
 }
 
@@ -424,6 +430,7 @@ int call_continue(struct call *c, json_t *params)
 void call_stream_end(struct call *c, json_t *final_msg)
 {
 	c->on_conn_close = NULL;
+	c->on_drain = NULL;
 	call_send(c, final_msg);
 	json_decref(final_msg);
 }

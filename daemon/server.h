@@ -112,6 +112,12 @@ struct call {
 	 */
 	void (*on_conn_close)(struct call *c);
 	void (*stream_started)(struct call *c, int status);
+	/*
+	 * For a streaming call that had to wait (call_continue said -EAGAIN):
+	 * runs when replies queued to its connection have been written and it
+	 * may continue.
+	 */
+	void (*on_drain)(struct call *c);
 	void *stream;                   /* the streaming handler's state */
 	bool close_after;               /* close the connection once answered */
 	bool oneway;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 #include <sqlcipher/sqlite3.h>
@@ -297,6 +298,90 @@ int store_open(const char *path, const struct keys *k, struct store **ret)
 	return 0;
 fail:
 	store_close(s);
+	return r;
+}
+
+int store_backup(const char *src_path, const struct keys *k, const char *dst_path,
+		 int64_t *ret_seq, unsigned char ret_hash[32])
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b = NULL;
+	sqlite3_stmt *st = NULL;
+	char cv[64];
+	struct stat stb;
+	unsigned char hash[32];
+	int64_t seq = 0;
+	bool in_txn = false;
+	int rc, r;
+
+	/* SQLite would open an existing file and copy over it: a new file only. */
+	if (lstat(dst_path, &stb) == 0)
+		return -EEXIST;
+	r = store_connect(src_path, k, 0, "backup", &src, cv, sizeof(cv));
+	if (r < 0)
+		return r;
+	/* store_connect refuses unless SQLCipher keyed it: the copy is never plaintext. */
+	r = store_connect(dst_path, k, SQLITE_OPEN_CREATE, "backup", &dst, cv, sizeof(cv));
+	if (r < 0)
+		goto out;
+	(void)chmod(dst_path, 0600);
+	if (sqlite3_exec(src, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	in_txn = true;
+	/* The first read opens the read transaction that the copy then shares. */
+	if (sqlite3_prepare_v2(src, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_step(st);
+	memset(hash, 0, sizeof(hash));
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == 32) {
+		seq = sqlite3_column_int64(st, 0);
+		memcpy(hash, sqlite3_column_blob(st, 1), 32);
+	} else if (rc != SQLITE_DONE) {
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (b == NULL) {
+		log_err("backup: %s", sqlite3_errmsg(dst));
+		r = -EIO;
+		goto out;
+	}
+	/* All pages in one step: one read transaction, so one instant. */
+	rc = sqlite3_backup_step(b, -1);
+	if (rc != SQLITE_DONE) {
+		log_err("backup: copying: %s", sqlite3_errstr(rc));
+		r = -EIO;
+		goto out;
+	}
+	rc = sqlite3_backup_finish(b);
+	b = NULL;
+	if (rc != SQLITE_OK) {
+		log_err("backup: finishing: %s", sqlite3_errstr(rc));
+		r = -EIO;
+		goto out;
+	}
+	*ret_seq = seq;
+	memcpy(ret_hash, hash, 32);
+	r = 0;
+	goto out;
+fail:
+	log_err("backup: reading the source: %s", sqlite3_errmsg(src));
+	r = -EIO;
+out:
+	sqlite3_finalize(st);
+	if (b != NULL)
+		sqlite3_backup_finish(b);
+	if (in_txn)
+		(void)sqlite3_exec(src, "COMMIT", NULL, NULL, NULL);
+	if (dst != NULL && sqlite3_close(dst) != SQLITE_OK && r == 0) {
+		log_err("backup: closing the copy: %s", sqlite3_errmsg(dst));
+		r = -EIO;
+	}
+	sqlite3_close(src);
+	if (r < 0)
+		unlink(dst_path);
 	return r;
 }
 

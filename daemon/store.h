@@ -34,6 +34,20 @@ struct store;
  */
 int store_open(const char *path, const struct keys *k, struct store **ret);
 
+/*
+ * Copy the database at src_path, as it is at one instant, into a new file
+ * dst_path (which must not exist) keyed with the same DEK: SQLite's backup
+ * API on connections of its own, so the daemon's connections go on
+ * meanwhile. The destination is keyed and checked to be encrypted before a
+ * page is copied (an unkeyed destination would get plaintext). The audit
+ * head (last seq and hash, 0 and zeros if empty) is read in the same read
+ * transaction as the copy, so it describes exactly the copy. Returns 0,
+ * -EEXIST, -ENOTSUP (not SQLCipher), -EIO or -ENOMEM; on failure dst_path
+ * is removed.
+ */
+int store_backup(const char *src_path, const struct keys *k, const char *dst_path,
+		 int64_t *ret_seq, unsigned char ret_hash[32]);
+
 /* Close the database and free s. store_close(NULL) does nothing. */
 void store_close(struct store *s);
 

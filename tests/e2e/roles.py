@@ -76,6 +76,8 @@ METHODS = [
     ("io.roster.Audit.Tail", "audit.read"),
     ("io.roster.Audit.Verify", "audit.verify"),
     ("io.roster.Audit.Checkpoint", "audit.verify"),
+    ("io.roster.Admin.Backup", "admin.backup"),
+    ("io.roster.Admin.Rekey", "admin.keys"),
     ("io.roster.Admin.Init", "admin.keys"),
     ("io.roster.Admin.Unseal", "admin.seal"),
     ("io.roster.Admin.Seal", "admin.seal"),
@@ -85,6 +87,11 @@ METHODS = [
 # initialised and unsealed, so Init and Unseal are refused by state, after
 # the permission check; a wrong token is refused whoever presents it.
 ALLOWED_OUTCOME = {
+    # Called without "more" on purpose: the permission check comes first,
+    # and no backup is streamed to the matrix.
+    "io.roster.Admin.Backup": "org.varlink.service.ExpectedMore",
+    # With a wrong passphrase: allowed, then refused, nothing changed.
+    "io.roster.Admin.Rekey": "BadPassphrase",
     "io.roster.Admin.Init": "InvalidState",
     "io.roster.Admin.Unseal": "InvalidState",
     "io.roster.Admin.Authenticate": "AuthenticationRequired",
@@ -179,6 +186,8 @@ def matrix(args):
             "io.roster.Audit.Tail": {"after": 0},
             "io.roster.Admin.Init": {"passphrase": "not the passphrase at all"},
             "io.roster.Admin.Unseal": {"passphrase": "not the passphrase at all"},
+            "io.roster.Admin.Rekey": {"passphrase": "not the passphrase at all",
+                                      "new_passphrase": "nor is this one a good one"},
         }.get(m, {})
 
     results = {}
@@ -223,7 +232,8 @@ def table(args):
         with open(path) as f:
             cols.append((label, json.load(f)["results"]))
     short = {"ok": "yes", "PermissionDenied": "-", "InvalidState": "yes(1)",
-             "AuthenticationRequired": "(2)"}
+             "AuthenticationRequired": "(2)", "BadPassphrase": "yes(3)",
+             "org.varlink.service.ExpectedMore": "yes(4)"}
     width = max(len(m) for m, _ in METHODS)
     cw = [max(len(label), 6) for label, _ in cols]
     print("# %-*s  %s" % (width, "method", "  ".join(
@@ -235,7 +245,9 @@ def table(args):
     print("# yes: allowed; -: io.roster.PermissionDenied;"
           " (1) allowed, then refused by state (InvalidState: the registry is"
           " unsealed);")
-    print("# (2) public, a wrong token is refused (AuthenticationRequired)")
+    print("# (2) public, a wrong token is refused (AuthenticationRequired);")
+    print("# (3) allowed, a wrong passphrase is refused (BadPassphrase);"
+          " (4) allowed, called without \"more\" (ExpectedMore)")
     return 0
 
 

@@ -65,7 +65,9 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     params = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
-    c = Conn(sys.argv[1])
+    # Init and Unseal run Argon2id (256 MiB); on a loaded test machine that
+    # has taken more than the 10 s a protocol test waits for a reply.
+    c = Conn(sys.argv[1], timeout=120.0)
     reply = c.call(sys.argv[2], params)
     c.close()
     print(json.dumps(reply))

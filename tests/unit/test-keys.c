@@ -23,6 +23,7 @@
 #include <check.h>
 #include <sodium.h>
 
+#include "daemon/backup.h"
 #include "daemon/keys.h"
 
 #define OPS crypto_pwhash_OPSLIMIT_MIN
@@ -597,6 +598,102 @@ START_TEST(test_create_never_writes_a_keyring_unlock_refuses)
 }
 END_TEST
 
+
+/* --- rewrap (key passwd) and keyrings in memory (backups) ------------------- */
+
+START_TEST(test_rewrap_changes_passphrase_keeps_keys)
+{
+	static const char NEWP[] = "a different passphrase entirely";
+	struct keys *k = create_default(), *out = NULL;
+	unsigned char before[KEYRING_SIZE], after[KEYRING_SIZE];
+	struct stat st;
+
+	ck_assert_int_eq(keyring_read(kpath, before), 0);
+	ck_assert_int_eq(keyring_rewrap(kpath, k, NEWP, strlen(NEWP), OPS, MEM), 0);
+	ck_assert_int_eq(keyring_read(kpath, after), 0);
+	/* Fresh salt and nonce: nothing of the old wrapping is reused. */
+	ck_assert(memcmp(before + 32, after + 32, 40) != 0);
+	ck_assert_int_eq(stat(kpath, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &out), -EACCES);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(keyring_unlock(kpath, NEWP, strlen(NEWP), &out), 0);
+	ck_assert_mem_eq(out->dek, k->dek, DEK_BYTES);
+	ck_assert_mem_eq(out->sign_sk, k->sign_sk, sizeof(k->sign_sk));
+	ck_assert_mem_eq(out->token_key, k->token_key, sizeof(k->token_key));
+	keys_free(out);
+	/* A too short new passphrase leaves the keyring as it was. */
+	ck_assert_int_eq(keyring_rewrap(kpath, k, "short", 5, OPS, MEM), -EINVAL);
+	ck_assert_int_eq(keyring_read(kpath, before), 0);
+	ck_assert_mem_eq(before, after, KEYRING_SIZE);
+	keys_free(k);
+}
+END_TEST
+
+START_TEST(test_unlock_buf_matches_file_and_backup_key_is_stable)
+{
+	struct keys *k = create_default(), *out = NULL;
+	unsigned char buf[KEYRING_SIZE], m1[BACKUP_MAC_KEY_BYTES], m2[BACKUP_MAC_KEY_BYTES];
+
+	ck_assert_int_eq(keyring_read(kpath, buf), 0);
+	ck_assert_int_eq(keyring_unlock_buf(buf, sizeof(buf), PASS, strlen(PASS), &out), 0);
+	ck_assert_mem_eq(out->dek, k->dek, DEK_BYTES);
+	keys_backup_mac_key(k, m1);
+	keys_backup_mac_key(out, m2);
+	ck_assert_mem_eq(m1, m2, sizeof(m1));
+	/* Independent of the other subkey of the same DEK. */
+	ck_assert(memcmp(m1, k->token_key, sizeof(m1)) != 0);
+	keys_free(out);
+	out = NULL;
+	buf[104] ^= 1;   /* the ciphertext: the checksum no longer matches */
+	ck_assert_int_eq(keyring_unlock_buf(buf, sizeof(buf), PASS, strlen(PASS), &out), -EBADMSG);
+	ck_assert_ptr_null(out);
+	keys_free(k);
+}
+END_TEST
+
+START_TEST(test_backup_header_round_trip_and_refusals)
+{
+	struct backup_hdr h = { 0 }, p, sentinel;
+	unsigned char b[BACKUP_HDR_SIZE], c[BACKUP_HDR_SIZE];
+
+	h.created_us = 1764132000000000;
+	h.audit_seq = 42;
+	memset(h.audit_hash, 0xab, sizeof(h.audit_hash));
+	h.db_len = 65536;
+	backup_hdr_pack(&h, b);
+	ck_assert_int_eq(backup_hdr_parse(b, sizeof(b), &p), 0);
+	ck_assert_uint_eq(p.version, BACKUP_VERSION);
+	ck_assert_uint_eq(p.keyring_len, KEYRING_SIZE);
+	ck_assert_int_eq(p.created_us, h.created_us);
+	ck_assert_int_eq(p.audit_seq, 42);
+	ck_assert_mem_eq(p.audit_hash, h.audit_hash, 32);
+	ck_assert_uint_eq(p.db_len, 65536);
+	ck_assert_uint_eq(backup_file_size(&p), BACKUP_HDR_SIZE + KEYRING_SIZE + 65536 + 32);
+	memset(&sentinel, 0x5a, sizeof(sentinel));
+	/* Short, bad magic, unknown version, wrong keyring length, zero or huge database, reserved bytes. */
+	p = sentinel;
+	ck_assert_int_eq(backup_hdr_parse(b, sizeof(b) - 1, &p), -EBADMSG);
+	{
+		static const struct { size_t off; int want; } flips[] = {
+			{ 0, -EBADMSG }, { 11, -EPROTONOSUPPORT }, { 15, -EBADMSG },
+			{ 64, -EBADMSG }, { 72, -EBADMSG }, { 79, -EBADMSG },
+		};
+
+		for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
+			memcpy(c, b, sizeof(c));
+			c[flips[i].off] ^= 0x80;
+			ck_assert_msg(backup_hdr_parse(c, sizeof(c), &p) == flips[i].want,
+				      "flip at %zu", flips[i].off);
+			ck_assert_mem_eq(&p, &sentinel, sizeof(p));
+		}
+	}
+	h.db_len = 0;
+	backup_hdr_pack(&h, c);
+	ck_assert_int_eq(backup_hdr_parse(c, sizeof(c), &p), -EBADMSG);
+}
+END_TEST
+
 /* --- the file itself ------------------------------------------------------- */
 
 START_TEST(test_group_or_world_readable_file_refused)
@@ -778,6 +875,14 @@ static Suite *keys_suite(void)
 	tcase_add_test(tc, test_unknown_version_or_algorithm_refused);
 	tcase_add_test(tc, test_public_key_not_matching_secret_key_refused);
 	tcase_add_test(tc, test_create_never_writes_a_keyring_unlock_refuses);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rewrap");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_rewrap_changes_passphrase_keeps_keys);
+	tcase_add_test(tc, test_unlock_buf_matches_file_and_backup_key_is_stable);
+	tcase_add_test(tc, test_backup_header_round_trip_and_refusals);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
