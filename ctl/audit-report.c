@@ -412,7 +412,8 @@ struct compare {
 	int64_t beyond_head;    /* records in the file after the report's head */
 	int64_t db_seen;
 	struct ranges missing_log, missing_db, differing;
-	int err;
+	int err;                /* a negative errno from reading the file */
+	bool nomem;
 };
 
 /* The next record of the file in sequence order: re-deliveries are skipped. */
@@ -449,7 +450,8 @@ static int compare_db(const json_t *rec, void *data)
 		return 1;
 	c->db_seen++;
 	while (c->have && c->cur.seq < seq) {
-		if (ranges_add(&c->missing_db, c->cur.seq) < 0 || (c->err = compare_advance(c)) < 0)
+		c->nomem = ranges_add(&c->missing_db, c->cur.seq) < 0;
+		if (c->nomem || (c->err = compare_advance(c)) < 0)
 			return -1;
 	}
 	if (c->have && c->cur.seq == seq) {
@@ -464,13 +466,14 @@ static int compare_db(const json_t *rec, void *data)
 		sodium_bin2hex(hex, sizeof(hex), c->cur.hash, sizeof(c->cur.hash));
 		sodium_bin2hex(hex2, sizeof(hex2), h, sizeof(h));
 		if ((hash == NULL || strcmp(hex, hash) != 0 || strcmp(hex2, hash) != 0) &&
-		    ranges_add(&c->differing, seq) < 0)
+		    (c->nomem = ranges_add(&c->differing, seq) < 0))
 			return -1;
 		if ((c->err = compare_advance(c)) < 0)
 			return -1;
 		return 0;
 	}
-	return ranges_add(&c->missing_log, seq) < 0 ? -1 : 0;
+	c->nomem = ranges_add(&c->missing_log, seq) < 0;
+	return c->nomem ? -1 : 0;
 }
 
 static json_t *ranges_json(const struct ranges *rs, int64_t lo_cut, int64_t hi_cut)
@@ -546,8 +549,11 @@ static json_t *check_log(struct ctl_ctx *ctx, const char *log_path, const char *
 	params = json_object();
 	if (params == NULL || (c.err = compare_advance(&c)) < 0 ||
 	    ctl_audit_each(ctx, params, 0, compare_db, &c) < 0) {
+		/* A failed call was reported by ctl_audit_each(); the file and memory are ours. */
 		if (c.err < 0)
 			ctl_warnx("%s: %s", log_path, strerror(-c.err));
+		else if (params == NULL || c.nomem)
+			ctl_warnx("out of memory");
 		goto out;
 	}
 	while (c.have) {
