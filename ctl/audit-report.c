@@ -46,6 +46,7 @@
 
 #include "ctl/audit-verify.h"
 #include "ctl/ctl.h"
+#include "lib/audit-hash.h"
 
 /* Alerts kept per principal; more are counted only. */
 #define ALERTS_MAX 1000
@@ -439,6 +440,75 @@ static int compare_advance(struct compare *c)
 	}
 }
 
+/* A JSON array of strings joined by single spaces, as the canonical encoding has them. */
+static char *join_spaces(const json_t *arr)
+{
+	size_t n = 1, i;
+	json_t *v;
+	char *s, *p;
+
+	json_array_foreach(arr, i, v)
+		n += json_string_length(v) + 1;
+	s = p = malloc(n);
+	if (s == NULL)
+		return NULL;
+	*p = '\0';
+	json_array_foreach(arr, i, v) {
+		if (i > 0)
+			*p++ = ' ';
+		memcpy(p, json_string_value(v) ? json_string_value(v) : "", json_string_length(v));
+		p += json_string_length(v);
+		*p = '\0';
+	}
+	return s;
+}
+
+/*
+ * The hash an Audit.Query record's fields and prev_hash give, as lower-case
+ * hex in out. Returns 0, -EINVAL for a malformed record (out is then
+ * empty and matches nothing), or -ENOMEM.
+ */
+static int db_record_hash(const json_t *rec, char out[65])
+{
+	unsigned char prev[32], h[32];
+	const char *prev_hex = json_string_value(json_object_get(rec, "prev_hash"));
+	struct audit_fields f = {
+		.seq = json_integer_value(json_object_get(rec, "seq")),
+		.time_us = parse_time(json_string_value(json_object_get(rec, "time"))),
+		.principal = json_string_value(json_object_get(rec, "principal")),
+		.uid = json_integer_value(json_object_get(rec, "uid")),
+		.gid = json_integer_value(json_object_get(rec, "gid")),
+		.pid = json_integer_value(json_object_get(rec, "pid")),
+		.role = json_string_value(json_object_get(rec, "role")),
+		.method = json_string_value(json_object_get(rec, "method")),
+		.records = json_integer_value(json_object_get(rec, "records")),
+		.result = json_string_value(json_object_get(rec, "result")),
+		.error = json_string_value(json_object_get(rec, "error")),
+		.alert = json_string_value(json_object_get(rec, "alert")),
+	};
+	char *ids, *fields;
+	int r = -ENOMEM;
+
+	out[0] = '\0';
+	if (prev_hex == NULL || sodium_hex2bin(prev, sizeof(prev), prev_hex, strlen(prev_hex), NULL,
+					       NULL, NULL) != 0 || f.principal == NULL ||
+	    f.role == NULL || f.method == NULL || f.result == NULL || f.error == NULL ||
+	    f.alert == NULL || f.time_us < 0)
+		return -EINVAL;
+	ids = join_spaces(json_object_get(rec, "ids"));
+	fields = join_spaces(json_object_get(rec, "fields"));
+	if (ids != NULL && fields != NULL) {
+		f.ids = ids;
+		f.fields = fields;
+		audit_hash(prev, &f, h);
+		sodium_bin2hex(out, 65, h, sizeof(h));
+		r = 0;
+	}
+	free(ids);
+	free(fields);
+	return r;
+}
+
 static int compare_db(const json_t *rec, void *data)
 {
 	struct compare *c = data;
@@ -456,16 +526,22 @@ static int compare_db(const json_t *rec, void *data)
 	}
 	if (c->have && c->cur.seq == seq) {
 		unsigned char h[32];
-		char hex2[65];
+		char hex2[65], hex3[65];
 
 		/*
-		 * Both the hash the line states and the one its fields give
-		 * must be the database's: an edited line keeps its old hash.
+		 * The hashes both copies state, and those their fields give,
+		 * must all be one: a record edited in place (in the file or in
+		 * the database) keeps its old stated hash.
 		 */
 		audit_log_entry_hash(&c->cur, h);
 		sodium_bin2hex(hex, sizeof(hex), c->cur.hash, sizeof(c->cur.hash));
 		sodium_bin2hex(hex2, sizeof(hex2), h, sizeof(h));
-		if ((hash == NULL || strcmp(hex, hash) != 0 || strcmp(hex2, hash) != 0) &&
+		if (db_record_hash(rec, hex3) == -ENOMEM) {
+			c->nomem = true;
+			return -1;
+		}
+		if ((hash == NULL || strcmp(hex, hash) != 0 || strcmp(hex2, hash) != 0 ||
+		     strcmp(hex3, hash) != 0) &&
 		    (c->nomem = ranges_add(&c->differing, seq) < 0))
 			return -1;
 		if ((c->err = compare_advance(c)) < 0)

@@ -10,7 +10,8 @@
 #   - web, an ordinary service, reads 3 clients and one of them again.
 # The report's JSON must give exactly these figures; the shipped copy must
 # match the database; an edited or shortened shipped copy must make the
-# report's first line say FAILED; names are shown to an admin only; the
+# report's first line say FAILED, and so must a record rewritten in the
+# database with the sqlcipher CLI; names are shown to an admin only; the
 # HTML must be self-contained, escaped, created 0600, and render in
 # headless Chromium, whose screenshot is kept as a test artefact in
 # $ROSTER_ARTEFACTS (default: tests/artefacts under the directory the
@@ -380,6 +381,59 @@ assert colours > 50 and ink > 0.03 and green and red, (colours, ink, green, red)
 	echo "# screenshot kept: $ARTEFACTS/report.png"
 else
 	not_ok "headless Chromium renders the report (chromium is not installed: run scripts/deps)"
+fi
+
+# --- tampering with the database itself ------------------------------------------------
+# Root with the passphrase stops the daemon, unwraps the data key from the
+# keyring (Argon2id, XChaCha20-Poly1305: daemon/keys.h; pages of 4096
+# bytes: daemon/store.c) and rewrites the
+# LOCKOUT record with the sqlcipher CLI; the chain no longer verifies.
+check "SIGTERM exits 0" stop_rosterd
+DEK=$("$PY" -c '
+import ctypes, ctypes.util, sys
+na = ctypes.CDLL(ctypes.util.find_library("sodium"))
+assert na.sodium_init() >= 0
+buf = open(sys.argv[1], "rb").read()
+assert len(buf) == 248 and buf[:8] == b"ROSTERKR"
+ops, mem = int.from_bytes(buf[16:24], "big"), int.from_bytes(buf[24:32], "big")
+salt, nonce, ct = buf[32:48], buf[48:72], buf[104:216]
+pw = open(sys.argv[2], "rb").read().rstrip(b"\n")
+kek, pt = ctypes.create_string_buffer(32), ctypes.create_string_buffer(96)
+assert na.crypto_pwhash(kek, ctypes.c_ulonglong(32), pw, ctypes.c_ulonglong(len(pw)), salt,
+                        ctypes.c_ulonglong(ops), ctypes.c_size_t(mem), 2) == 0
+assert na.crypto_aead_xchacha20poly1305_ietf_decrypt(pt, None, None, ct, ctypes.c_ulonglong(112),
+        buf[:104], ctypes.c_ulonglong(104), nonce, kek) == 0
+print(pt.raw[:32].hex())' "$STATE/keyring" "$PASSFILE") || DEK=
+check "the data key unwraps with the passphrase (the tamperer's position)" test -n "$DEK"
+check "the sqlcipher CLI rewrites the LOCKOUT record in the database" \
+	sqlcipher "$STATE/roster.db" "PRAGMA key = \"x'$DEK'\";" "PRAGMA cipher_page_size = 4096;" \
+	"UPDATE audit SET result = 'ok', error = '', alert = '' WHERE seq = $LOCK_SEQ;"
+start_rosterd --syslog-socket "$SNG/syslog.sock" --passphrase-file "$PASSFILE"
+expect_eq "$(state)" unsealed "rosterd restarts unsealed"
+expect_exit 1 "a report on the tampered database exits 1" \
+	ctl audit report --since "$SINCE" --until "$UNTIL"
+check "... and its first line says FAILED, naming the first bad record" \
+	sh -c "head -1 '$T/out' | grep -q '^INTEGRITY: FAILED: .*database.*seq $LOCK_SEQ'"
+expect_exit 1 "with the shipped copy too" ctl --json audit report --since "$SINCE" --until "$UNTIL" \
+	--log "$JSONL" --pubkey "$T/pubkey"
+# The copy holds the true record first. (The restarted shipper re-sends its
+# last 1000 records, the rewritten one among them: that re-delivery with
+# other contents is what the offline check of the copy reports.)
+jcheck "... the copy holds the true record: the database's differs from it" "$T/out" "
+i = r['integrity']
+assert i['verdict'] == 'failed' and i['database']['first_bad'] == $LOCK_SEQ, i
+assert i['shipped']['differing'] == [[$LOCK_SEQ, $LOCK_SEQ]], i['shipped']
+assert not i['shipped']['ok'] and i['shipped']['first_bad'] == $LOCK_SEQ, i['shipped']
+assert [a['alert'] for p in r['principals'] if p['name'] == 'etl' for a in p['alerts']] == [], r"
+ctl audit report --since "$SINCE" --until "$UNTIL" --log "$JSONL" --pubkey "$T/pubkey" \
+	--format html --out "$T/tampered.html" || true
+expect_in "$T/tampered.html" 'class="summary bad"' "the HTML summary box shows the failure"
+if command -v chromium > /dev/null 2>&1; then
+	timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
+		--user-data-dir="$T/chromium" --screenshot="$T/tampered.png" --window-size=1200,1600 \
+		"file://$T/tampered.html" > "$T/chromium.log" 2>&1 || true
+	check "... and renders" test -s "$T/tampered.png"
+	cp "$T/tampered.html" "$T/tampered.png" "$ARTEFACTS/" 2>/dev/null || true
 fi
 
 check "SIGTERM exits 0" stop_rosterd
