@@ -1714,8 +1714,10 @@ static int render_html(FILE *f, const json_t *doc)
 				char k2[64];
 
 				snprintf(k2, sizeof(k2), "%s_count", lists[i][0]);
-				fprintf(f, "%" JSON_INTEGER_FORMAT " records %s",
-					json_integer_value(json_object_get(sh, k2)), lists[i][1]);
+				fprintf(f, "%" JSON_INTEGER_FORMAT " record%s %s",
+					json_integer_value(json_object_get(sh, k2)),
+					json_integer_value(json_object_get(sh, k2)) == 1 ? "" : "s",
+					lists[i][1]);
 				json_array_foreach(l, j, r)
 					fprintf(f, "%sseq %" JSON_INTEGER_FORMAT "\xe2\x80\x93%"
 						JSON_INTEGER_FORMAT, j ? ", " : ": ",

@@ -85,8 +85,9 @@ int ctl_print_clients(const struct ctl_ctx *ctx, const json_t *reply);
  * io.roster.Audit.Query filters; "after" and "limit" are set here) page by
  * page, oldest first, passing each to fn, until limit records (0: all) have
  * been seen or fn returns 1. The daemon answers at most 1000 records a call,
- * so memory holds one page at a time. Returns 0, or CTL_E_FAIL with the
- * reason printed (also when fn returns a negative value).
+ * so memory holds one page at a time. Returns 0, or CTL_E_FAIL: a failed
+ * call's reason is printed here, while fn prints its own before it returns
+ * a negative value.
  */
 int ctl_audit_each(struct ctl_ctx *ctx, json_t *params, long long limit,
 		   int (*fn)(const json_t *rec, void *data), void *data);

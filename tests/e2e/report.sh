@@ -258,6 +258,11 @@ expect_not_in "$T/aud.html" "Northfield" "... not even the canary's"
 expect_exit 1 "a service principal may not run the report" ctl_as 6304 audit report
 expect_in "$T/err" "PermissionDenied" "... PermissionDenied"
 
+expect_exit 2 "--format pdf is a usage error" ctl audit report --format pdf
+expect_exit 2 "--log without --pubkey is a usage error" ctl audit report --log "$JSONL"
+expect_exit 1 "a malformed --since is refused by the daemon" ctl audit report --since yesterday
+expect_in "$T/err" "since" "... naming the parameter"
+
 # --- text: the verdict on the first line ----------------------------------------------
 expect_exit 0 "audit report (text)" ctl audit report --since "$SINCE" --until "$UNTIL" \
 	--log "$JSONL" --pubkey "$T/pubkey"
