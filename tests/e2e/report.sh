@@ -13,9 +13,11 @@
 # report's first line say FAILED, and so must a record rewritten in the
 # database with the sqlcipher CLI; names are shown to an admin only; the
 # HTML must be self-contained, escaped, created 0600, and render in
-# headless Chromium, whose screenshot is kept as a test artefact in
+# headless Chromium, whose screenshots are kept as test artefacts in
 # $ROSTER_ARTEFACTS (default: tests/artefacts under the directory the
-# test runs in, i.e. the build directory under "make check").
+# test runs in, i.e. the build directory under "make check"): report.html
+# and report.png (intact), tampered.html and tampered.png (the database
+# rewritten). "make clean" removes them.
 . "$ROSTER_SRCDIR/tests/e2e/lib.sh"
 
 need_root "principals are bound to uids"
@@ -438,7 +440,8 @@ if command -v chromium > /dev/null 2>&1; then
 		--user-data-dir="$T/chromium" --screenshot="$T/tampered.png" --window-size=1200,1600 \
 		"file://$T/tampered.html" > "$T/chromium.log" 2>&1 || true
 	check "... and renders" test -s "$T/tampered.png"
-	cp "$T/tampered.html" "$T/tampered.png" "$ARTEFACTS/" 2>/dev/null || true
+	cp "$T/tampered.html" "$T/tampered.png" "$ARTEFACTS/" 2>/dev/null &&
+		chmod 0644 "$ARTEFACTS/tampered.html" "$ARTEFACTS/tampered.png" || true
 fi
 
 check "SIGTERM exits 0" stop_rosterd
