@@ -288,28 +288,28 @@ static struct seen *window_find(struct verifier *v, int64_t seq)
 }
 
 /*
- * Read one line into v->line (NUL-terminated, newline dropped). Returns 1
- * with *ret_len, 0 at the end of the file, -E2BIG for a line longer than
- * AUDIT_LOG_LINE_MAX (consumed), -EIO or -ENOMEM.
+ * Read one line into *line (NUL-terminated, newline dropped), growing it
+ * up to AUDIT_LOG_LINE_MAX + 1 bytes. Returns 1 with *ret_len, 0 at the end
+ * of the file, -E2BIG for a longer line (consumed), -EIO or -ENOMEM.
  */
-static int read_line(struct verifier *v, FILE *f, size_t *ret_len)
+static int read_line_buf(char **line, size_t *line_cap, FILE *f, size_t *ret_len)
 {
 	size_t n = 0;
 	bool too_long = false;
 	int c;
 
-	if (v->line == NULL) {
+	if (*line == NULL) {
 		/* Room for the NUL even when the first line is empty. */
-		v->line = malloc(4096);
-		if (v->line == NULL)
+		*line = malloc(4096);
+		if (*line == NULL)
 			return -ENOMEM;
-		v->line_cap = 4096;
+		*line_cap = 4096;
 	}
 	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
 		if (too_long)
 			continue;
-		if (n + 1 >= v->line_cap) {
-			size_t cap = v->line_cap ? v->line_cap * 2 : 4096;
+		if (n + 1 >= *line_cap) {
+			size_t cap = *line_cap ? *line_cap * 2 : 4096;
 			char *p;
 
 			if (n + 1 > AUDIT_LOG_LINE_MAX) {
@@ -318,13 +318,13 @@ static int read_line(struct verifier *v, FILE *f, size_t *ret_len)
 			}
 			if (cap > AUDIT_LOG_LINE_MAX + 1)
 				cap = AUDIT_LOG_LINE_MAX + 1;
-			p = realloc(v->line, cap);
+			p = realloc(*line, cap);
 			if (p == NULL)
 				return -ENOMEM;
-			v->line = p;
-			v->line_cap = cap;
+			*line = p;
+			*line_cap = cap;
 		}
-		v->line[n++] = (char)c;
+		(*line)[n++] = (char)c;
 	}
 	if (ferror(f))
 		return -EIO;
@@ -332,9 +332,14 @@ static int read_line(struct verifier *v, FILE *f, size_t *ret_len)
 		return 0;
 	if (too_long)
 		return -E2BIG;
-	v->line[n] = '\0';
+	(*line)[n] = '\0';
 	*ret_len = n;
 	return 1;
+}
+
+static int read_line(struct verifier *v, FILE *f, size_t *ret_len)
+{
+	return read_line_buf(&v->line, &v->line_cap, f, ret_len);
 }
 
 static bool blank(const char *s, size_t n)
@@ -345,7 +350,7 @@ static bool blank(const char *s, size_t n)
 	return true;
 }
 
-static void record_hash(const struct audit_log_entry *e, unsigned char out[32])
+void audit_log_entry_hash(const struct audit_log_entry *e, unsigned char out[32])
 {
 	struct audit_fields f = {
 		.seq = e->seq, .time_us = e->time_us, .principal = e->principal,
@@ -473,7 +478,7 @@ static bool on_record(struct verifier *v, FILE *f, const struct audit_log_entry 
 	unsigned char h[32];
 	struct seen *s;
 
-	record_hash(e, h);
+	audit_log_entry_hash(e, h);
 	if (sodium_memcmp(h, e->hash, 32) != 0) {
 		fail(v, AUDIT_VERIFY_EDITED, e->seq, line,
 		     "record %" PRId64 "'s hash does not match its fields: the record was edited",
@@ -624,6 +629,48 @@ out:
 int audit_verify_log(FILE *log, const unsigned char pubkey[32], struct audit_verify_report *ret)
 {
 	return audit_verify_log_opts(log, pubkey, NULL, ret);
+}
+
+/* ---- reading records in file order ---------------------------------------------- */
+
+int audit_log_next_record(struct audit_log_reader *r, struct audit_log_entry *ret)
+{
+	for (;;) {
+		struct audit_log_entry e;
+		size_t len;
+		int n = read_line_buf(&r->line, &r->line_cap, r->f, &len);
+
+		if (n == 0 || n == -EIO || n == -ENOMEM)
+			return n;
+		r->line_no++;
+		if (n < 0 || blank(r->line, len)) {
+			if (n < 0)
+				r->skipped++;
+			continue;
+		}
+		n = audit_log_parse_line(r->line, len, &e, NULL);
+		if (n == -ENOMEM)
+			return n;
+		if (n < 0) {
+			r->skipped++;
+			continue;
+		}
+		if (e.type != AUDIT_LOG_RECORD) {
+			audit_log_entry_clear(&e);
+			continue;
+		}
+		*ret = e;
+		return 1;
+	}
+}
+
+void audit_log_reader_clear(struct audit_log_reader *r)
+{
+	if (r == NULL)
+		return;
+	free(r->line);
+	r->line = NULL;
+	r->line_cap = 0;
 }
 
 /* ---- reporting -------------------------------------------------------------- */

@@ -87,6 +87,12 @@ struct audit_log_entry {
 int audit_log_parse_line(const char *line, size_t len, struct audit_log_entry *ret,
 			 const char **ret_why);
 
+/*
+ * The hash a record's fields and prev_hash give (doc/audit-format.md),
+ * whatever its "hash" field says. e must be a record, not a checkpoint.
+ */
+void audit_log_entry_hash(const struct audit_log_entry *e, unsigned char out[32]);
+
 /* Free the strings of e and zero it. NULL does nothing. */
 void audit_log_entry_clear(struct audit_log_entry *e);
 
@@ -138,6 +144,31 @@ struct audit_verify_report {
 int audit_verify_log(FILE *log, const unsigned char pubkey[32], struct audit_verify_report *ret);
 int audit_verify_log_opts(FILE *log, const unsigned char pubkey[32],
 			  const struct audit_verify_opts *opts, struct audit_verify_report *ret);
+
+/*
+ * Records of a shipped log one by one, in file order, for a caller that
+ * compares them with another copy (rosterctl audit report). Set f and zero
+ * the rest; free with audit_log_reader_clear() (which leaves f open).
+ * Checkpoints are passed over; lines that do not parse (or are longer than
+ * AUDIT_LOG_LINE_MAX) are counted in skipped and passed over, since
+ * audit_verify_log() is what judges them.
+ */
+struct audit_log_reader {
+	FILE *f;
+	char *line;
+	size_t line_cap;
+	int64_t line_no;                /* lines read so far */
+	int64_t skipped;                /* lines passed over as unreadable */
+};
+
+/*
+ * The next record: returns 1 and *ret (free with audit_log_entry_clear()),
+ * 0 at the end of the file, -EIO or -ENOMEM.
+ */
+int audit_log_next_record(struct audit_log_reader *r, struct audit_log_entry *ret);
+
+/* Free r's buffer; NULL does nothing. */
+void audit_log_reader_clear(struct audit_log_reader *r);
 
 /* A short stable name for a problem ("edited", "missing", ...; "ok"). */
 const char *audit_verify_problem_name(enum audit_verify_problem p);

@@ -3,7 +3,8 @@
  * query (io.roster.Audit.Query, paged), export (every matching record as
  * JSON lines to a file created 0600), verify (Audit.Verify: the daemon's
  * chain and signatures), pubkey (Audit.PublicKey), checkpoint, and tail
- * (Audit.Tail, streamed with Varlink's "more").
+ * (Audit.Tail, streamed with Varlink's "more"); report is in
+ * audit-report.c.
  *
  * Records hold ids and the names of principals and methods, never client
  * field values; even so they are printed only through ctl_put_safe() or as
@@ -104,12 +105,8 @@ usage:
 	return ctl_usage(ctx);
 }
 
-/*
- * Fetch matching records page by page (the daemon gives at most 1000 a
- * call), passing each to fn, until limit records (0: all) have been seen.
- */
-static int each_record(struct ctl_ctx *ctx, json_t *params, long long limit,
-		       int (*fn)(const json_t *rec, void *data), void *data)
+int ctl_audit_each(struct ctl_ctx *ctx, json_t *params, long long limit,
+		   int (*fn)(const json_t *rec, void *data), void *data)
 {
 	long long seen = 0;
 	json_int_t after = 0;
@@ -131,9 +128,11 @@ static int each_record(struct ctl_ctx *ctx, json_t *params, long long limit,
 			return CTL_E_FAIL;
 		}
 		json_array_foreach(recs, i, rec) {
-			if (fn(rec, data) < 0) {
+			int r = fn(rec, data);
+
+			if (r != 0) {
 				json_decref(reply);
-				return CTL_E_FAIL;
+				return r < 0 ? CTL_E_FAIL : 0;
 			}
 			after = json_integer_value(json_object_get(rec, "seq"));
 			seen++;
@@ -178,7 +177,7 @@ static int cmd_query(struct ctl_ctx *ctx, int argc, char **argv)
 		return rc;
 	}
 	rc = CTL_EXIT_FAIL;
-	if (t.rows == NULL || each_record(ctx, params, limit ? limit : 100, collect, &t) < 0)
+	if (t.rows == NULL || ctl_audit_each(ctx, params, limit ? limit : 100, collect, &t) < 0)
 		goto out;
 	if (ctx->json) {
 		json_t *doc = json_pack("{s:O}", "records", t.rows);
@@ -269,7 +268,7 @@ static int cmd_export(struct ctl_ctx *ctx, int argc, char **argv)
 			close(fd);
 		goto out;
 	}
-	if (each_record(ctx, params, limit, write_line, f) == 0)
+	if (ctl_audit_each(ctx, params, limit, write_line, f) == 0)
 		rc = CTL_EXIT_OK;
 out:
 	if (f != NULL && fclose(f) != 0 && rc == CTL_EXIT_OK) {
@@ -493,5 +492,6 @@ const struct ctl_cmd ctl_audit_cmds[] = {
 	{ "audit", "pubkey", "", cmd_pubkey },
 	{ "audit", "checkpoint", "", cmd_checkpoint },
 	{ "audit", "tail", "[--after SEQ]", cmd_tail },
+	{ "audit", "report", CTL_AUDIT_REPORT_USAGE, ctl_audit_report },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -82,6 +82,24 @@ int ctl_client_create(struct ctl_ctx *ctx, int argc, char **argv, const char *me
  */
 int ctl_print_clients(const struct ctl_ctx *ctx, const json_t *reply);
 
+/*
+ * cmd-audit.c: fetch the records matching params (an object of
+ * io.roster.Audit.Query filters; "after" and "limit" are set here) page by
+ * page, oldest first, passing each to fn, until limit records (0: all) have
+ * been seen or fn returns 1. The daemon answers at most 1000 records a call,
+ * so memory holds one page at a time. Returns 0, or CTL_E_FAIL: a failed
+ * call's reason is printed here, while fn prints its own before it returns
+ * a negative value.
+ */
+int ctl_audit_each(struct ctl_ctx *ctx, json_t *params, long long limit,
+		   int (*fn)(const json_t *rec, void *data), void *data);
+
+/* audit-report.c: "audit report", the incident scope report. */
+#define CTL_AUDIT_REPORT_USAGE \
+	"[--principal NAME] [--since TIME] [--until TIME] [--format text|json|html] " \
+	"[--out FILE] [--log FILE --pubkey FILE] [--no-names]"
+int ctl_audit_report(struct ctl_ctx *ctx, int argc, char **argv);
+
 /* "rosterctl: ..." and a newline on stderr. */
 void ctl_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print prefix, then cmd's name and usage ("client get ID"), then a newline, to f. */

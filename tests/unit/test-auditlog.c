@@ -613,6 +613,57 @@ END_TEST
 
 /* --- verifying ---------------------------------------------------------------- */
 
+/*
+ * The reader "audit report" compares a copy with: records in file order,
+ * checkpoints and unreadable lines passed over (and counted), and the hash
+ * of a line's fields, which an edit changes while the line's own "hash"
+ * member stays as it was.
+ */
+START_TEST(test_reader_records_and_fields_hash)
+{
+	struct tlog t;
+	struct audit_log_reader rd = { 0 };
+	struct audit_log_entry e;
+	unsigned char h[32];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *w, *f;
+	int64_t want = 1;
+
+	keys_init();
+	tlog_make(&t, 12, 5, true);
+	ck_assert_str_eq(t.rec[7].f.result, "ok");
+	edit_line(&t, find_line(&t, 7, false), "result", "denied");
+	w = open_memstream(&buf, &len);
+	ck_assert_ptr_nonnull(w);
+	for (int i = 0; i < t.n; i++)
+		fprintf(w, "%s\n%s", t.line[i], i == 3 ? "not json\n\n" : "");
+	fclose(w);
+	f = fmemopen(buf, len, "r");
+	ck_assert_ptr_nonnull(f);
+	rd.f = f;
+	while (audit_log_next_record(&rd, &e) == 1) {
+		ck_assert_int_eq(e.type, AUDIT_LOG_RECORD);
+		ck_assert_int_eq(e.seq, want);
+		audit_log_entry_hash(&e, h);
+		/* Every line states its true hash, but record 7's fields were edited. */
+		ck_assert(sodium_memcmp(e.hash, t.rec[want].hash, 32) == 0);
+		ck_assert((sodium_memcmp(h, e.hash, 32) == 0) == (want != 7));
+		audit_log_entry_clear(&e);
+		want++;
+	}
+	ck_assert_int_eq(want, 13);
+	ck_assert_int_eq(rd.skipped, 1);
+	ck_assert_int_eq(rd.line_no, t.n + 2);
+	audit_log_reader_clear(&rd);
+	audit_log_reader_clear(&rd);    /* twice is harmless */
+	audit_log_reader_clear(NULL);
+	fclose(f);
+	free(buf);
+	tlog_free(&t);
+}
+END_TEST
+
 START_TEST(test_verify_good_log)
 {
 	struct tlog t;
@@ -1072,6 +1123,7 @@ static Suite *auditlog_suite(void)
 	tcase_add_test(tc, test_report_never_echoes_the_log);
 	tcase_add_test(tc, test_report_json_when_ok);
 	tcase_add_test(tc, test_pubkey_parse);
+	tcase_add_test(tc, test_reader_records_and_fields_hash);
 	suite_add_tcase(s, tc);
 	return s;
 }
