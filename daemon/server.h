@@ -113,6 +113,12 @@ struct call {
 	void (*on_conn_close)(struct call *c);
 	void (*stream_started)(struct call *c, int status);
 	void *stream;                   /* the streaming handler's state */
+	/*
+	 * If set, releases c->stream when the call is freed, whichever way it
+	 * ends (also when its own record could not be written and started()
+	 * gets no call to find the state on).
+	 */
+	void (*stream_free)(void *stream);
 	bool close_after;               /* close the connection once answered */
 	bool oneway;
 	bool more;
