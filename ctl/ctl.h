@@ -61,6 +61,7 @@ extern const struct ctl_cmd ctl_principal_cmds[];     /* principal, token, whoam
 extern const struct ctl_cmd ctl_role_cmds[];
 extern const struct ctl_cmd ctl_audit_cmds[];
 extern const struct ctl_cmd ctl_canary_cmds[];
+extern const struct ctl_cmd ctl_export_cmds[];
 
 /* The options of "client add", which "canary add" shares. */
 #define CTL_CLIENT_ADD_USAGE \
