@@ -125,6 +125,18 @@ expect_exit 1 "the approval is single use: a second run is refused" \
 expect_in "$T/err" "io.roster.ApprovalUsed" "... io.roster.ApprovalUsed"
 [ ! -e "$A/again.jsonl" ] && ok "... and leaves no file behind" || not_ok "again.jsonl was left"
 
+# An export is not counted against a quota: the second admin is its limit.
+ctl role add exporter --cap clients.get,clients.export --fields identity --quota 3/1h > /dev/null
+ctl principal add dave --uid 6205 --role exporter > /dev/null
+mkdir -m 0700 "$T/home6205"; chown 6205 "$T/home6205"
+ctl_as 6205 export request > "$T/idq" 2> /dev/null
+ctl_as 6202 export approve "$(cat "$T/idq")" > /dev/null
+expect_exit 0 "a principal with a quota of 3 exports all $TOTAL clients once approved" \
+	ctl_as 6205 export run "$(cat "$T/idq")" --out "$T/home6205/all.jsonl"
+expect_eq "$(wc -l < "$T/home6205/all.jsonl")" "$TOTAL" "... every one of them"
+head -4 "$T/home6205/all.jsonl" | python3 -c '
+import json, sys; print("\n".join(json.loads(l)["id"] for l in sys.stdin))' > "$T/four"
+
 # --- List past the first page, with an approval: one walk ------------------------------
 ctl_as 6201 export request > "$T/id4" 2> /dev/null
 ID4=$(cat "$T/id4")
@@ -188,6 +200,14 @@ expect_exit 1 "a request not approved within export_window cannot be approved" \
 	ctl_as 6202 export approve "$ID3"
 expect_in "$T/err" "io.roster.ApprovalExpired" "... io.roster.ApprovalExpired"
 
+# After the restart too (quotas are rebuilt from the trail), the export did not count.
+for i in 1 2 3; do
+	expect_exit 0 "dave still reads client $i of his quota of 3" \
+		ctl_as 6205 client get "$(sed -n "${i}p" "$T/four")"
+done
+expect_exit 1 "... and the fourth crosses it" ctl_as 6205 client get "$(sed -n 4p "$T/four")"
+expect_in "$T/err" "io.roster.QuotaExceeded" "... io.roster.QuotaExceeded"
+
 # --- the audit trail -------------------------------------------------------------------
 ctl --json audit query --client "$ID" --limit 1000 > "$T/trail"
 check "every step of the export is on the trail under its request id" python3 -c '
@@ -215,11 +235,11 @@ assert run["ids"] == [sys.argv[3]], run
 assert run["alert"] == "EXPORT", run
 ' "$T/trail" "$TOTAL" "$ID"
 ctl --json audit query --alerts --limit 1000 > "$T/alerts"
-check "the run is listed among the alerts (EXPORT)" python3 -c '
+check "both runs (alice and dave) are listed among the alerts (EXPORT)" python3 -c '
 import json, sys
 recs = json.load(open(sys.argv[1]))["records"]
-assert [r["alert"] for r in recs if r["method"] == "io.roster.Clients.Export"] == ["EXPORT"], recs' \
-	"$T/alerts"
+runs = [(r["principal"], r["alert"]) for r in recs if r["method"] == "io.roster.Clients.Export"]
+assert runs == [("alice", "EXPORT"), ("dave", "EXPORT")], runs' "$T/alerts"
 ctl --json audit query --method io.roster.Clients.List --principal alice --result ok --limit 1000 > "$T/lists"
 check "each page of the walk is on the trail with the ids it returned" python3 -c '
 import json, sys
