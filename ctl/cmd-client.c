@@ -42,6 +42,7 @@ enum {
 	OPT_VERSION = 0x200,
 	OPT_LIMIT,
 	OPT_AFTER,
+	OPT_APPROVAL,
 };
 
 /* "client import" refuses longer lines; a record is far smaller. */
@@ -108,7 +109,8 @@ static int parse_fields(struct ctl_ctx *ctx, int argc, char **argv, json_t **ret
 
 /*
  * Parse the options of "client search" and "client list" (--limit, and
- * --after when with_after) into params, and check for noperands operands.
+ * --after and --approval when with_after) into params, and check for
+ * noperands operands.
  * Returns -1 when the command should go on, else its exit status.
  */
 static int parse_page(struct ctl_ctx *ctx, int argc, char **argv, int with_after, int noperands,
@@ -117,6 +119,7 @@ static int parse_page(struct ctl_ctx *ctx, int argc, char **argv, int with_after
 	static const struct option opts[] = {
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "after", required_argument, NULL, OPT_AFTER },
+		{ "approval", required_argument, NULL, OPT_APPROVAL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -132,10 +135,12 @@ static int parse_page(struct ctl_ctx *ctx, int argc, char **argv, int with_after
 			json_object_set_new(params, "limit", json_integer(limit));
 			break;
 		case OPT_AFTER:
+		case OPT_APPROVAL:
 			if (!with_after)
 				return ctl_usage(ctx);
-			if (json_object_set_new(params, "after", json_string(optarg)) < 0) {
-				ctl_warnx("--after: not valid UTF-8");
+			if (json_object_set_new(params, c == OPT_AFTER ? "after" : "approval",
+						json_string(optarg)) < 0) {
+				ctl_warnx("--%s: not valid UTF-8", c == OPT_AFTER ? "after" : "approval");
 				return ctl_usage(ctx);
 			}
 			break;
@@ -293,6 +298,10 @@ static int page_call(struct ctl_ctx *ctx, int argc, char **argv, int is_list)
 		fputs("next: ", stderr);
 		ctl_put_safe(stderr, next);
 		fputc('\n', stderr);
+		/* Paging on is the two-person rule's business: say so before it is refused. */
+		if (json_object_get(params, "approval") == NULL)
+			fputs("rosterctl: more clients follow; listing past the first page needs an "
+			      "approved export request (rosterctl export request)\n", stderr);
 	}
 	rc = CTL_EXIT_OK;
 out:
@@ -768,7 +777,7 @@ const struct ctl_cmd ctl_client_cmds[] = {
 	{ "client", "add", CTL_CLIENT_ADD_USAGE, cmd_add },
 	{ "client", "get", "ID", cmd_get },
 	{ "client", "search", "TEXT [--limit N]", cmd_search },
-	{ "client", "list", "[--after ID] [--limit N]", cmd_list },
+	{ "client", "list", "[--approval REQUEST] [--after ID] [--limit N]", cmd_list },
 	{ "client", "update",
 	  "ID [--name N] [--kind K] [--country CC] [--contact-name S] [--contact-email S] "
 	  "[--contact-phone S] [--tier S] [--notes S] [--status S] [--version N]", cmd_update },

@@ -63,6 +63,7 @@ extern const struct ctl_cmd ctl_audit_cmds[];
 extern const struct ctl_cmd ctl_canary_cmds[];
 extern const struct ctl_cmd ctl_backup_cmds[];
 extern const struct ctl_cmd ctl_key_cmds[];
+extern const struct ctl_cmd ctl_export_cmds[];
 
 /* The options of "client add", which "canary add" shares. */
 #define CTL_CLIENT_ADD_USAGE \

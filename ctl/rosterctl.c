@@ -25,6 +25,7 @@ static const struct ctl_cmd *const cmd_tables[] = {
 	ctl_canary_cmds,
 	ctl_key_cmds,
 	ctl_backup_cmds,
+	ctl_export_cmds,
 };
 #define N_TABLES (sizeof(cmd_tables) / sizeof(cmd_tables[0]))
 

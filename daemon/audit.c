@@ -101,6 +101,12 @@ const char *audit_result_of(const json_t *msg, const char **ret_error)
 		{ "io.roster.PermissionDenied", "denied" },
 		{ "io.roster.AuthenticationRequired", "denied" },
 		{ "io.roster.QuotaExceeded", "denied" },
+		/* The two-person rule refused it. */
+		{ "io.roster.ApprovalRequired", "denied" },
+		{ "io.roster.ApprovalExpired", "denied" },
+		{ "io.roster.ApprovalUsed", "denied" },
+		{ "io.roster.SelfApproval", "denied" },
+		{ "io.roster.TooManyRequests", "denied" },
 		{ "org.varlink.service.PermissionDenied", "denied" },
 		{ "io.roster.Locked", "locked" },
 		{ "io.roster.NotFound", "not_found" },

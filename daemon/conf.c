@@ -12,6 +12,7 @@
 
 #include <ini.h>
 
+#include "daemon/approval.h"
 #include "daemon/audit.h"
 #include "daemon/conf.h"
 #include "daemon/log.h"
@@ -27,6 +28,7 @@ void config_defaults(struct rosterd_config *cfg)
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	cfg->checkpoint_every = AUDIT_DEFAULT_CP_EVERY;
 	cfg->checkpoint_secs = AUDIT_DEFAULT_CP_SECS;
+	cfg->export_window = APPROVAL_WINDOW_DEFAULT;
 }
 
 void config_free(struct rosterd_config *cfg)
@@ -86,6 +88,10 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		r = parse_uint(value, 1, 86400, &n);
 		if (r == 0)
 			cfg->checkpoint_secs = (int64_t)n;
+	} else if (strcmp(name, "export_window") == 0) {
+		r = parse_uint(value, 1, APPROVAL_WINDOW_MAX, &n);
+		if (r == 0)
+			cfg->export_window = (int64_t)n;
 	} else if (strcmp(name, "socket_group") == 0) {
 		r = set_string(&cfg->socket_group, value);
 	} else if (strcmp(name, "passphrase_file") == 0) {

@@ -14,6 +14,7 @@ struct rosterd_config {
 	char *syslog_socket;             /* NULL: audit records are not shipped */
 	int64_t checkpoint_every;        /* records between signed checkpoints */
 	int64_t checkpoint_secs;         /* seconds between signed checkpoints */
+	int64_t export_window;           /* seconds an export request or approval stays valid */
 	int passphrase_fd;               /* -1: none */
 	unsigned socket_mode;
 	char *socket_group;              /* NULL: the daemon's own group */

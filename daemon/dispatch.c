@@ -67,6 +67,12 @@ const struct method method_table[] = {
 	{ "io.roster.Clients.Import", CAP_CLIENTS_CREATE, M_UNSEALED, method_clients_import },
 	{ "io.roster.Clients.Update", CAP_CLIENTS_UPDATE, M_UNSEALED, method_clients_update },
 	{ "io.roster.Clients.Delete", CAP_CLIENTS_DELETE, M_UNSEALED, method_clients_delete },
+	/* The two-person rule: one admin asks, another approves, the first one exports. */
+	{ "io.roster.Clients.ExportRequest", CAP_CLIENTS_EXPORT, M_UNSEALED,
+	  method_clients_export_request },
+	{ "io.roster.Clients.ExportApprove", CAP_CLIENTS_EXPORT, M_UNSEALED,
+	  method_clients_export_approve },
+	{ "io.roster.Clients.Export", CAP_CLIENTS_EXPORT, M_UNSEALED, method_clients_export },
 	{ NULL, CAP_NONE, 0, NULL },
 };
 

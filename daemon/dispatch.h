@@ -99,3 +99,6 @@ void method_clients_create(struct call *c);
 void method_clients_import(struct call *c);
 void method_clients_update(struct call *c);
 void method_clients_delete(struct call *c);
+void method_clients_export_request(struct call *c);
+void method_clients_export_approve(struct call *c);
+void method_clients_export(struct call *c);

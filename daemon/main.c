@@ -264,6 +264,7 @@ int main(int argc, char **argv)
 	reg.audit_cfg.checkpoint_every = cfg.checkpoint_every;
 	reg.audit_cfg.checkpoint_secs = cfg.checkpoint_secs;
 	reg.syslog_socket = cfg.syslog_socket;
+	approvals_init(&reg.approvals, cfg.export_window);
 
 	if (cfg.passphrase_file != NULL || cfg.passphrase_fd >= 0) {
 		char *pass = NULL;

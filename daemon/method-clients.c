@@ -3,13 +3,21 @@
  * the store, and shape replies through one function, client_view(), which
  * is where a caller's field visibility is applied. They never check
  * permissions (the dispatcher has) and never log a field value.
+ *
+ * The two-person rule lives here too (approval.h): List answers one page
+ * of at most LIST_LIMIT_MAX records, and only the first page unless the
+ * caller holds an approved export request; ExportRequest, ExportApprove and
+ * Export move a request through its states, and Export streams the whole
+ * registry to the admin who asked for it.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "daemon/approval.h"
 #include "daemon/audit.h"
 #include "daemon/auth.h"
 #include "daemon/dispatch.h"
@@ -25,7 +33,16 @@
 /* Letters or digits a search needs from a caller without clients.list. */
 #define SEARCH_QUERY_MIN_UNLISTED 3
 #define LIST_LIMIT_DEFAULT 100
-#define LIST_LIMIT_MAX 1000
+/*
+ * One page: what List gives without an approval (the first page only), and
+ * the most any List call answers, so that "one page" means the same for
+ * every caller.
+ */
+#define LIST_LIMIT_MAX 100
+/* Records Export reads from the store at a time, and ids it snapshots at a time. */
+#define EXPORT_PAGE 500
+/* How soon Export tries again when the caller is not reading fast enough (ms). */
+#define EXPORT_RETRY_MS 5
 /* Clients per Import call (its frame is bounded by FRAME_MAX_SIZE as well). */
 #define IMPORT_MAX 100
 
@@ -459,20 +476,129 @@ void method_clients_search(struct call *c)
 	call_reply(c, json_pack("{s:o}", "clients", arr));
 }
 
+/* ---- approvals (the two-person rule) ------------------------------------------ */
+
+/* Answer a call that an approval refused, with the typed error for why. */
+static void approval_refused(struct call *c, enum approval_error e, const char *id)
+{
+	switch (e) {
+	case APPROVAL_E_NOTFOUND:
+		call_error(c, "io.roster.NotFound", json_pack("{s:s, s:s}", "id", id, "message",
+			   "no export request has this id (requests are kept in memory only: a "
+			   "restart or a seal drops them)"));
+		break;
+	case APPROVAL_E_TOOMANY:
+		call_error_message(c, "io.roster.TooManyRequests",
+				   "too many export requests are outstanding; use or let some expire first");
+		break;
+	case APPROVAL_E_SELF:
+		call_error_message(c, "io.roster.SelfApproval",
+				   "an export must be approved by an admin on a different uid from the one "
+				   "that requested it");
+		break;
+	case APPROVAL_E_NOTYOURS:
+		call_error(c, "io.roster.PermissionDenied", json_pack("{s:s, s:s}", "method", c->name,
+			   "message", "only the admin who requested this export may use its approval"));
+		break;
+	case APPROVAL_E_PENDING:
+		call_error_message(c, "io.roster.ApprovalRequired",
+				   "this export request has not been approved yet: a second admin, on "
+				   "another uid, must run rosterctl export approve");
+		break;
+	case APPROVAL_E_EXPIRED:
+		call_error(c, "io.roster.ApprovalExpired", json_pack("{s:s, s:s}", "id", id, "message",
+			   "this export request or its approval has expired; request a new one"));
+		break;
+	case APPROVAL_E_USED:
+		call_error(c, "io.roster.ApprovalUsed", json_pack("{s:s, s:s}", "id", id, "message",
+			   "this approval has already been given or used; it is good for one use only"));
+		break;
+	case APPROVAL_OK:
+		break;
+	}
+}
+
+/* The id parameter name when present (else NULL, *bad false); *bad after answering. */
+static const char *get_opt_id(struct call *c, const char *name, bool *bad)
+{
+	*bad = false;
+	if (!json_is_string(json_object_get(c->params, name)))
+		return NULL;
+	if (get_id(c, name) == NULL) {
+		*bad = true;
+		return NULL;
+	}
+	return json_string_value(json_object_get(c->params, name));
+}
+
+/*
+ * List's half of the two-person rule. Without an approval only the first
+ * page is answered: "after" is refused, so paging cannot add up to the
+ * whole registry. With one, the caller walks the registry once, from the
+ * first page to the last in order: each call must continue where the last
+ * one ended. Returns the approval to move on once the page is answered
+ * (NULL for none), or sets *refused after answering the call.
+ */
+static struct approval *list_approval(struct call *c, const char *after, bool *refused)
+{
+	struct registry *reg = c->srv->reg;
+	struct approval *a = NULL;
+	enum approval_error e;
+	const char *id;
+	bool bad;
+
+	*refused = true;
+	id = get_opt_id(c, "approval", &bad);
+	if (bad)
+		return NULL;
+	if (id == NULL) {
+		if (after != NULL) {
+			call_error_message(c, "io.roster.ApprovalRequired",
+					   "List answers only its first page without an approved export "
+					   "request (rosterctl export request, then a second admin's "
+					   "rosterctl export approve)");
+			return NULL;
+		}
+		*refused = false;
+		return NULL;
+	}
+	e = approvals_usable(&reg->approvals, id, c->rec.principal, c->uid, now_usec(), &a);
+	if (e != APPROVAL_OK) {
+		approval_refused(c, e, id);
+		return NULL;
+	}
+	/* The walk starts at the first page and goes on from where it stopped, once. */
+	if (a->state == APPROVAL_APPROVED ? after != NULL
+	    : (after == NULL || strcmp(after, a->cursor) != 0)) {
+		call_error(c, "org.varlink.service.InvalidParameter", json_pack("{s:s, s:s}",
+			   "parameter", "after", "message", a->state == APPROVAL_APPROVED
+			   ? "a walk with an approval starts at the first page: give no after"
+			   : "a walk with an approval goes on where it stopped: give the next of its "
+			     "last page as after"));
+		return NULL;
+	}
+	*refused = false;
+	return a;
+}
+
 void method_clients_list(struct call *c)
 {
-	static const char *const spec[] = { "?after:s", "?limit:i" };
-	const char *after = NULL;
+	static const char *const spec[] = { "?after:s", "?limit:i", "?approval:s" };
+	const char *after;
+	struct approval *a;
 	json_t *arr, *reply;
-	bool more;
+	bool more, bad;
 	int limit, r;
 
-	if (!check(c, spec, 2))
+	if (!check(c, spec, 3))
 		return;
-	if (json_is_string(json_object_get(c->params, "after")) &&
-	    (after = get_id(c, "after")) == NULL)
+	after = get_opt_id(c, "after", &bad);
+	if (bad)
 		return;
 	if ((limit = get_limit(c, "limit", LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX)) < 0)
+		return;
+	a = list_approval(c, after, &bad);
+	if (bad)
 		return;
 	r = store_client_list(c->srv->reg->store, after, limit, &arr, &more);
 	if (r < 0) {
@@ -492,7 +618,356 @@ void method_clients_list(struct call *c)
 		store_failed(c, -ENOMEM);
 		return;
 	}
+	if (a != NULL) {
+		const char *next = json_string_value(json_object_get(reply, "next"));
+
+		/* Moved on before the reply leaves: a page is never answered twice. */
+		if (next != NULL) {
+			a->state = APPROVAL_LISTING;
+			snprintf(a->cursor, sizeof(a->cursor), "%s", next);
+		} else {
+			a->state = APPROVAL_USED;
+		}
+	}
 	call_reply(c, reply);
+}
+
+void method_clients_export_request(struct call *c)
+{
+	struct registry *reg = c->srv->reg;
+	struct approval *a;
+	enum approval_error e;
+
+	if (!check(c, NULL, 0))
+		return;
+	e = approvals_request(&reg->approvals, c->rec.principal, c->uid, now_usec(), &a);
+	if (e != APPROVAL_OK) {
+		approval_refused(c, e, "");
+		return;
+	}
+	/* The request's id goes in the record's ids, so that its three steps can be found together. */
+	call_note_client(c, a->id);
+	log_info("export %s requested by %s (uid %u)", a->id, a->requester, (unsigned)a->requester_uid);
+	call_reply(c, json_pack("{s:s, s:I}", "id", a->id, "expires_in",
+				(json_int_t)(reg->approvals.window_us / 1000000)));
+}
+
+void method_clients_export_approve(struct call *c)
+{
+	static const char *const spec[] = { "id:s" };
+	struct registry *reg = c->srv->reg;
+	struct approval *a = NULL;
+	enum approval_error e;
+	const char *id;
+
+	if (!check(c, spec, 1) || (id = get_id(c, "id")) == NULL)
+		return;
+	call_note_client(c, id);
+	e = approvals_approve(&reg->approvals, id, c->rec.principal, c->uid, now_usec(), &a);
+	if (e != APPROVAL_OK) {
+		approval_refused(c, e, id);
+		return;
+	}
+	log_info("export %s (requested by %s, uid %u) approved by %s (uid %u)", a->id, a->requester,
+		 (unsigned)a->requester_uid, a->approver, (unsigned)a->approver_uid);
+	call_reply(c, json_pack("{s:s, s:I, s:I}", "requester", a->requester, "uid",
+				(json_int_t)a->requester_uid, "expires_in",
+				(json_int_t)(reg->approvals.window_us / 1000000)));
+}
+
+/* ---- Export: the whole registry, streamed -------------------------------------- */
+
+/*
+ * An export in progress. The ids of every client are taken when the call
+ * starts (its record says how many), and only those are sent: a client
+ * created while the export runs is not in it, and one deleted meanwhile is
+ * skipped, so the export never discloses more than its record says. The
+ * records themselves are read a page at a time as the caller takes them.
+ */
+struct export_run {
+	struct call *c;
+	uv_timer_t retry;
+	char (*ids)[ID_HEX_LEN + 1];    /* the snapshot, in id order */
+	size_t n_ids, next_id;          /* next_id: the first snapshot id not yet passed */
+	json_t *page;                   /* the page being sent */
+	size_t page_i;
+	bool more;                      /* the store has clients after the page */
+	char cursor[ID_HEX_LEN + 1];    /* the last id read from the store */
+	int64_t sent;
+	bool ended;                     /* the call is answered or gone: do nothing more */
+	bool timer_on;
+};
+
+static void export_closed(uv_handle_t *h)
+{
+	struct export_run *ex = h->data;
+
+	free(ex);
+}
+
+/* The call is being freed (stream_free): release the rest once the timer has closed. */
+static void export_free(void *stream)
+{
+	struct export_run *ex = stream;
+
+	ex->ended = true;
+	ex->c = NULL;
+	free(ex->ids);
+	ex->ids = NULL;
+	json_decref(ex->page);
+	ex->page = NULL;
+	if (ex->timer_on) {
+		uv_timer_stop(&ex->retry);
+		uv_close((uv_handle_t *)&ex->retry, export_closed);
+	} else {
+		free(ex);
+	}
+}
+
+static void export_retry(uv_timer_t *t);
+
+/* Send one client; returns call_continue()'s result, or -ENOMEM. */
+static int export_send(struct export_run *ex, json_t *rec)
+{
+	json_t *v = client_view(ex->c, json_incref(rec));
+	json_t *params = v != NULL ? json_pack("{s:o}", "client", v) : NULL;
+
+	if (params == NULL)
+		return -ENOMEM;
+	return call_continue(ex->c, params);
+}
+
+/* End the stream with msg (the whole final message). The call and ex are freed. */
+static void export_end(struct export_run *ex, json_t *msg)
+{
+	ex->ended = true;
+	call_stream_end(ex->c, msg);
+}
+
+static void export_fail(struct export_run *ex, const char *error, const char *message)
+{
+	export_end(ex, json_pack("{s:s, s:{s:s}}", "error", error, "parameters", "message", message));
+}
+
+/*
+ * Send what the caller will take. Returns when the export has ended, or
+ * when the caller is not reading fast enough (the retry timer is armed).
+ */
+static void export_pump(struct export_run *ex)
+{
+	struct call *c = ex->c;
+	struct registry *reg = c->srv->reg;
+
+	for (;;) {
+		json_t *rec;
+		const char *id;
+		int r;
+
+		if (reg->state != REG_UNSEALED) {
+			export_fail(ex, "io.roster.Sealed", "the registry was sealed");
+			return;
+		}
+		if (ex->page == NULL || ex->page_i >= json_array_size(ex->page)) {
+			json_decref(ex->page);
+			ex->page = NULL;
+			if (ex->next_id >= ex->n_ids || (ex->cursor[0] != '\0' && !ex->more)) {
+				export_end(ex, json_pack("{s:{s:I}}", "parameters", "exported",
+							 (json_int_t)ex->sent));
+				return;
+			}
+			r = store_client_list(reg->store, ex->cursor[0] ? ex->cursor : NULL, EXPORT_PAGE,
+					      &ex->page, &ex->more);
+			if (r < 0) {
+				ex->page = NULL;
+				log_err("export: cannot read the clients after %" JSON_INTEGER_FORMAT
+					" sent", (json_int_t)ex->sent);
+				export_fail(ex, "io.roster.InternalError", "storage failure (see the daemon's log)");
+				return;
+			}
+			ex->page_i = 0;
+			if (json_array_size(ex->page) == 0) {
+				ex->more = false;
+				ex->next_id = ex->n_ids;
+				continue;
+			}
+			snprintf(ex->cursor, sizeof(ex->cursor), "%s", json_string_value(json_object_get(
+				 json_array_get(ex->page, json_array_size(ex->page) - 1), "id")));
+		}
+		rec = json_array_get(ex->page, ex->page_i);
+		id = json_string_value(json_object_get(rec, "id"));
+		/* Both are in id order: pass the snapshot ids that are gone. */
+		while (ex->next_id < ex->n_ids && strcmp(ex->ids[ex->next_id], id) < 0)
+			ex->next_id++;
+		if (ex->next_id >= ex->n_ids || strcmp(ex->ids[ex->next_id], id) != 0) {
+			ex->page_i++;           /* created after the snapshot: not part of this export */
+			continue;
+		}
+		r = export_send(ex, rec);
+		if (ex->ended)
+			return;                 /* the connection closed under us: ex lives until its timer closes */
+		if (r == -EAGAIN) {
+			uv_timer_start(&ex->retry, export_retry, EXPORT_RETRY_MS, 0);
+			return;
+		}
+		if (r == -EPIPE) {
+			export_end(ex, NULL);   /* nobody to answer: just free the call */
+			return;
+		}
+		if (r < 0) {
+			export_fail(ex, "io.roster.InternalError", "out of memory");
+			return;
+		}
+		ex->page_i++;
+		ex->next_id++;
+		ex->sent++;
+	}
+}
+
+static void export_retry(uv_timer_t *t)
+{
+	struct export_run *ex = t->data;
+
+	if (!ex->ended)
+		export_pump(ex);
+}
+
+/* The caller's connection closed mid-export: free the call (and with it ex). */
+static void export_conn_closed(struct call *c)
+{
+	struct export_run *ex = c->stream;
+
+	ex->ended = true;
+	call_stream_end(c, NULL);
+}
+
+/* Export's own record is committed (status 0): start sending. */
+static void export_started(struct call *c, int status)
+{
+	if (status < 0 || c == NULL)
+		return;                 /* answered AuditUnavailable; ex went with the call */
+	c->on_conn_close = export_conn_closed;
+	export_pump(c->stream);
+}
+
+/* The ids of every client now, in id order, into ex. Returns 0 or a negative errno. */
+static int export_snapshot(struct store *s, struct export_run *ex)
+{
+	char after[ID_HEX_LEN + 1] = "";
+	size_t cap = 0;
+	bool more = true;
+
+	while (more) {
+		json_t *arr, *rec;
+		size_t i;
+		int r = store_client_list(s, after[0] ? after : NULL, EXPORT_PAGE, &arr, &more);
+
+		if (r < 0)
+			return r;
+		if (ex->n_ids + json_array_size(arr) > cap) {
+			size_t ncap = cap ? cap * 2 : EXPORT_PAGE;
+			char (*n)[ID_HEX_LEN + 1];
+
+			while (ncap < ex->n_ids + json_array_size(arr))
+				ncap *= 2;
+			n = reallocarray(ex->ids, ncap, sizeof(*n));
+			if (n == NULL) {
+				json_decref(arr);
+				return -ENOMEM;
+			}
+			ex->ids = n;
+			cap = ncap;
+		}
+		json_array_foreach(arr, i, rec)
+			snprintf(ex->ids[ex->n_ids++], ID_HEX_LEN + 1, "%s",
+				 json_string_value(json_object_get(rec, "id")));
+		if (json_array_size(arr) == 0)
+			more = false;
+		else
+			snprintf(after, sizeof(after), "%s", ex->ids[ex->n_ids - 1]);
+		json_decref(arr);
+	}
+	return 0;
+}
+
+/*
+ * Export: the whole registry, to the admin who requested it, once a second
+ * admin has approved. Its record names the request (ids) and the number of
+ * clients exported (records), not each client id: a record with every id of
+ * a large registry would be megabytes, and "all of them" is what it means.
+ * It carries the alert EXPORT, so that a bulk export is news at once. The
+ * approval is used up before anything is sent, even if the export then
+ * fails: a second try needs a new approval. Not counted against a quota:
+ * the second admin's approval is this path's limit.
+ */
+void method_clients_export(struct call *c)
+{
+	static const char *const spec[] = { "approval:s" };
+	struct registry *reg = c->srv->reg;
+	struct export_run *ex;
+	struct approval *a = NULL;
+	enum approval_error e;
+	const char *id;
+	int r;
+
+	if (!check(c, spec, 1) || (id = get_id(c, "approval")) == NULL)
+		return;
+	call_note_client(c, id);
+	if (!c->more) {
+		call_error(c, "org.varlink.service.ExpectedMore", NULL);
+		return;
+	}
+	e = approvals_usable(&reg->approvals, id, c->rec.principal, c->uid, now_usec(), &a);
+	if (e == APPROVAL_OK && a->state != APPROVAL_APPROVED)
+		e = APPROVAL_E_USED;    /* a List walk has begun with it */
+	if (e != APPROVAL_OK) {
+		approval_refused(c, e, id);
+		return;
+	}
+	ex = calloc(1, sizeof(*ex));
+	if (ex == NULL) {
+		store_failed(c, -ENOMEM);
+		return;
+	}
+	r = export_snapshot(reg->store, ex);
+	if (r < 0) {
+		free(ex->ids);
+		free(ex);
+		store_failed(c, r);
+		return;
+	}
+	a->state = APPROVAL_USED;
+	ex->c = c;
+	uv_timer_init(c->srv->loop, &ex->retry);
+	ex->retry.data = ex;
+	ex->timer_on = true;
+	c->stream = ex;
+	c->stream_free = export_free;
+	call_note_disclosed(c, (int64_t)ex->n_ids);
+	alert(c, "EXPORT");
+	log_info("export %s: %zu clients to %s (uid %u)", id, ex->n_ids, c->rec.principal,
+		 (unsigned)c->uid);
+	call_stream_start(c, export_started);
+}
+/*
+ * Changes run on the audit writer thread, in the batch transaction with
+ * their record (audit.h). The mutate functions build the reply message and
+ * note the id; they must not touch the call, which may be gone.
+ */
+static json_t *reply_params(json_t *params)
+{
+	return params ? json_pack("{s:o}", "parameters", params) : NULL;
+}
+
+static json_t *reply_error(const char *error, json_t *params)
+{
+	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
+}
+
+static json_t *reply_store_failed(int r)
+{
+	return reply_error("io.roster.InternalError",
+			   json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
+					  : "storage failure (see the daemon's log)"));
 }
 
 static void mutate_create(struct store *w, struct audit_job *j)

@@ -64,6 +64,7 @@ int registry_open(struct registry *reg, uv_loop_t *loop, const char *state_dir)
 
 	memset(reg, 0, sizeof(*reg));
 	reg->loop = loop;
+	approvals_init(&reg->approvals, 0);
 	reg->kdf_opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
 	reg->kdf_memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
 	r = check_private_dir(state_dir, geteuid());
@@ -112,6 +113,8 @@ void registry_seal(struct registry *reg)
 	shipper_stop(reg->shipper);
 	reg->shipper = NULL;
 	guard_free(&reg->guard);
+	/* Approvals die with the session they were given in: a Seal is the brake. */
+	approvals_clear(&reg->approvals);
 	auth_unload(&reg->auth, reg->store);
 	store_close(reg->store);
 	reg->store = NULL;

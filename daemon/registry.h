@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include "daemon/approval.h"
 #include "daemon/audit.h"
 #include "daemon/auth.h"
 #include "daemon/guard.h"
@@ -45,6 +46,7 @@ struct registry {
 	struct store *store;           /* non-NULL only while unsealed */
 	struct auth auth;              /* principals and roles, while unsealed */
 	struct guard guard;            /* quotas, guessing runs, canaries, while unsealed */
+	struct approvals approvals;    /* export requests (in memory only; cleared by Seal) */
 	struct audit *audit;           /* the audit writer, while unsealed */
 	struct shipper *shipper;       /* the audit shipper, while unsealed with a syslog_socket */
 	struct audit_config audit_cfg;

@@ -156,6 +156,8 @@ static void conn_protocol_error(struct conn *c, const char *why)
 
 static void call_free(struct call *c)
 {
+	if (c->stream_free != NULL && c->stream != NULL)
+		c->stream_free(c->stream);
 	json_decref(c->msg);
 	audit_rec_free(&c->rec);
 	sodium_memzero(c, sizeof(*c));

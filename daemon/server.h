@@ -119,6 +119,12 @@ struct call {
 	 */
 	void (*on_drain)(struct call *c);
 	void *stream;                   /* the streaming handler's state */
+	/*
+	 * If set, releases c->stream when the call is freed, whichever way it
+	 * ends (also when its own record could not be written and started()
+	 * gets no call to find the state on).
+	 */
+	void (*stream_free)(void *stream);
 	bool close_after;               /* close the connection once answered */
 	bool oneway;
 	bool more;

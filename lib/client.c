@@ -59,6 +59,11 @@ static const struct {
 	{ "io.roster.Exists", ROSTER_E_EXISTS },
 	{ "io.roster.InUse", ROSTER_E_INUSE },
 	{ "io.roster.AuthenticationRequired", ROSTER_E_AUTH },
+	{ "io.roster.ApprovalRequired", ROSTER_E_APPROVAL },
+	{ "io.roster.ApprovalExpired", ROSTER_E_APPROVAL },
+	{ "io.roster.ApprovalUsed", ROSTER_E_APPROVAL },
+	{ "io.roster.SelfApproval", ROSTER_E_APPROVAL },
+	{ "io.roster.TooManyRequests", ROSTER_E_APPROVAL },
 	{ "org.varlink.service.InvalidParameter", ROSTER_E_INVALID },
 	/* The generic Varlink denial means the same to a caller as ours. */
 	{ "org.varlink.service.PermissionDenied", ROSTER_E_PERMISSION },
@@ -569,6 +574,8 @@ const char *roster_strerror(int code)
 	case ROSTER_E_EXISTS:        return "the name is already taken";
 	case ROSTER_E_INUSE:         return "the role is held by principals or built in";
 	case ROSTER_E_AUTH:          return "a valid token is needed on this connection";
+	case ROSTER_E_APPROVAL:      return "a second admin's approval is needed, or the one given "
+					    "cannot be used";
 	default:                     return "unknown error";
 	}
 }

@@ -73,6 +73,12 @@ enum roster_error {
 	ROSTER_E_EXISTS = -116,         /* io.roster.Exists: the name (principal, role) is taken */
 	ROSTER_E_INUSE = -117,          /* io.roster.InUse: the role is held by principals or built in */
 	ROSTER_E_AUTH = -118,           /* io.roster.AuthenticationRequired: no valid token yet */
+	/*
+	 * The two-person rule: io.roster.ApprovalRequired, ApprovalExpired,
+	 * ApprovalUsed, SelfApproval or TooManyRequests (roster_error_name()
+	 * says which).
+	 */
+	ROSTER_E_APPROVAL = -119,
 };
 
 /* The largest call a client may send (the daemon's limit), terminating NUL included. */

@@ -6,7 +6,7 @@
 # restores access; quota state survives a restart; 60 random ids lock a
 # guesser; a canary looks ordinary and its read alerts within a second;
 # short or wildcard-like searches are refused to roles without clients.list.
-# (Two-person export is not implemented yet, so it is not tested here.)
+# (The two-person rule for bulk export is tested in export.sh.)
 . "$ROSTER_SRCDIR/tests/e2e/lib.sh"
 
 need_root "principals are bound to uids"
