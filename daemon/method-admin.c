@@ -395,9 +395,12 @@ void method_admin_principal_add(struct call *c)
 	}
 	r = store_principal_add(reg->store, name, uid, role, with_token ? hash : NULL, expires);
 	sodium_memzero(hash, sizeof(hash));
-	if (r == 0)
+	if (r == 0) {
 		log_info("principal %s added (uid %lld, role %s%s) by uid %u", name, (long long)uid,
 			 role, with_token ? ", token" : "", (unsigned)c->uid);
+		/* A name used before starts with clean counts (as the store's guard_reset says). */
+		guard_reset(&reg->guard, name);
+	}
 	changed(c, r, name, reply);
 }
 

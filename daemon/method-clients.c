@@ -948,27 +948,8 @@ void method_clients_export(struct call *c)
 		 (unsigned)c->uid);
 	call_stream_start(c, export_started);
 }
-/*
- * Changes run on the audit writer thread, in the batch transaction with
- * their record (audit.h). The mutate functions build the reply message and
- * note the id; they must not touch the call, which may be gone.
- */
-static json_t *reply_params(json_t *params)
-{
-	return params ? json_pack("{s:o}", "parameters", params) : NULL;
-}
 
-static json_t *reply_error(const char *error, json_t *params)
-{
-	return json_pack("{s:s, s:o}", "error", error, "parameters", params ? params : json_object());
-}
-
-static json_t *reply_store_failed(int r)
-{
-	return reply_error("io.roster.InternalError",
-			   json_pack("{s:s}", "message", r == -ENOMEM ? "out of memory"
-					  : "storage failure (see the daemon's log)"));
-}
+/* ---- changes (on the writer thread, see reply_params() above) ---------------- */
 
 static void mutate_create(struct store *w, struct audit_job *j)
 {

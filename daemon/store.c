@@ -859,8 +859,12 @@ int store_principal_add(struct store *s, const char *name, int64_t uid, const ch
 {
 	if (run(s, "SELECT 1 FROM roles WHERE name = ?1", "s", role) != 0)
 		return -ENOENT;
-	return run(s, "INSERT INTO principals (name, uid, role, token_hash, token_expires, created_at) "
-		      "VALUES (?1, ?2, ?3, ?4, NULLIF(?5, 0), ?6)",
+	/*
+	 * The guard counts start at creation: a principal added again under a
+	 * name used before does not inherit the old one's reads from the trail.
+	 */
+	return run(s, "INSERT INTO principals (name, uid, role, token_hash, token_expires, created_at, "
+		      "guard_reset) VALUES (?1, ?2, ?3, ?4, NULLIF(?5, 0), ?6, ?6)",
 		   "sisbii", name, uid, role, token_hash, expires, now_usec());
 }
 

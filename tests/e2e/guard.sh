@@ -324,6 +324,18 @@ expect_eq "$(alerts QUOTA hoard io.roster.Clients.Get)" 2 \
 	"each refusal is a QUOTA alert (not LOCKOUT) in syslog-ng's output"
 expect_eq "$(alerts LOCKOUT hoard io.roster.Clients.Get)" 0 "... and no LOCKOUT for it"
 
+# --- a principal added again under an old name starts afresh ---------------------------
+expect_exit 0 "principal rm hoard (at its quota)" ctl principal rm hoard
+expect_exit 0 "principal add hoard again, same uid and role" \
+	ctl principal add hoard --uid 6102 --role hoarder
+# The old hoard had counted ID1 to ID5; the new one has counted nothing.
+expect_eq "$(probe 6102 get "$ID6" "$ID7" "$ID8" "$ID1" "$ID2" "$ID3" | paste -sd' ' -)" \
+	"ok ok ok ok ok QuotaExceeded" "... and has a quota of 5 of its own, not the old one's leftovers"
+check "SIGTERM exits 0" stop_rosterd
+start_rosterd --syslog-socket "$SNG/syslog.sock" --passphrase-file "$PASSFILE"
+expect_eq "$(probe 6102 get "$ID1" "$ID3" | paste -sd' ' -)" "ok QuotaExceeded" \
+	"... also after a restart (the rebuild from the trail starts at its creation)"
+
 # --- a missing id is NotFound, never a quota matter ----------------------------------
 # (Get counts an id against the quota before looking it up, and takes the
 # count back when the id does not exist: see method-clients.c.)
