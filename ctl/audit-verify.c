@@ -205,6 +205,15 @@ int audit_log_parse_line(const char *line, size_t len, struct audit_log_entry *r
 		r = -EBADMSG;
 		goto out;
 	}
+	/*
+	 * The verifier computes the seq after the last one (the next expected,
+	 * the first of a gap); INT64_MAX has none. No writer gets there.
+	 */
+	if (e.seq == INT64_MAX) {
+		why = "\"seq\" is out of range";
+		r = -EBADMSG;
+		goto out;
+	}
 	NEED(get_int(o, "time_us", &e.time_us), "\"time_us\" is missing or malformed");
 	NEED(get_hex(o, "hash", e.hash, sizeof(e.hash)), "\"hash\" is missing or malformed");
 	if (e.type == AUDIT_LOG_CHECKPOINT) {

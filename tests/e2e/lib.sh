@@ -5,6 +5,9 @@
 #
 # Variables from the test environment (Makefile.am): ROSTERD, ROSTERCTL,
 # ROSTER_SRCDIR. A test exits 0 (pass), 1 (fail) or 77 (skip, with a reason).
+# Optional: ROSTERD_WRAPPER, a command (split on spaces) that rosterd runs
+# under, e.g. valgrind (scripts/valgrind-e2e); ROSTER_TEST_SLOW, a whole
+# number that multiplies the harness's waits for such a slow daemon.
 set -eu
 
 : "${ROSTERD:?ROSTERD must name the rosterd binary}"
@@ -23,6 +26,8 @@ mkdir -m 0700 "$STATE"
 printf '%s\n' "$PASSPHRASE" > "$PASSFILE"
 chmod 0600 "$PASSFILE"
 export ROSTER_SOCKET="$SOCK"
+ROSTER_TEST_SLOW=${ROSTER_TEST_SLOW:-1}
+export ROSTER_TEST_SLOW     # varlink.py scales its socket timeouts by it too
 ROSTERD_PID=
 N_OK=0
 N_FAIL=0
@@ -101,10 +106,13 @@ print("" if v is None else v)' "$3"
 }
 
 # start_rosterd [ARGS...]: start the daemon and wait until it answers.
+# Under ROSTERD_WRAPPER the pid is the wrapper's (valgrind runs the daemon in
+# its own process, so signals still reach rosterd).
 start_rosterd() {
-	"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" "$@" 2>> "$LOG" &
+	# shellcheck disable=SC2086 # the wrapper is a command with its options
+	${ROSTERD_WRAPPER:-} "$ROSTERD" --state-dir "$STATE" --socket "$SOCK" "$@" 2>> "$LOG" &
 	ROSTERD_PID=$!
-	for _ in $(seq 1 200); do
+	for _ in $(seq 1 $((200 * ROSTER_TEST_SLOW))); do
 		if [ -S "$SOCK" ] && vl io.roster.Admin.Status > /dev/null 2>&1; then
 			return 0
 		fi
@@ -115,7 +123,7 @@ start_rosterd() {
 		fi
 		sleep 0.05
 	done
-	echo "# rosterd did not answer within 10 s"
+	echo "# rosterd did not answer within $((10 * ROSTER_TEST_SLOW)) s"
 	return 1
 }
 

@@ -7,14 +7,19 @@ As a module it gives Conn, a connection that can send raw bytes, so the
 protocol tests can split, merge and corrupt frames on purpose.
 """
 import json
+import os
 import socket
 import sys
+
+# A daemon under valgrind answers many times slower: lib.sh exports the
+# multiplier (ROSTER_TEST_SLOW) for every wait.
+SLOW = max(1, int(os.environ.get("ROSTER_TEST_SLOW", "1") or 1))
 
 
 class Conn:
     def __init__(self, path, timeout=10.0):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
+        self.s.settimeout(timeout * SLOW)
         self.s.connect(path)
         self.buf = b""
 
@@ -44,7 +49,7 @@ class Conn:
 
     def closed(self, timeout=5.0):
         """True if the daemon closes the connection (EOF) within timeout."""
-        self.s.settimeout(timeout)
+        self.s.settimeout(timeout * SLOW)
         try:
             while True:
                 data = self.s.recv(65536)

@@ -423,6 +423,29 @@ START_TEST(test_parse_integer_forms)
 }
 END_TEST
 
+/*
+ * seq INT64_MAX has no successor for the verifier to expect (found by the
+ * auditlog fuzz target: signed overflow with allow_partial); it is refused.
+ */
+START_TEST(test_parse_seq_range)
+{
+	struct audit_log_entry e;
+	const char *why = NULL;
+	struct tlog t;
+
+	keys_init();
+	tlog_make(&t, 1, 0, false);
+	edit_line(&t, 0, "seq", "9223372036854775807");
+	ck_assert_int_eq(parse(t.line[0], &e, &why), -EBADMSG);
+	ck_assert_ptr_nonnull(strstr(why, "seq"));
+	edit_line(&t, 0, "seq", "9223372036854775806");
+	ck_assert_int_eq(parse(t.line[0], &e, &why), 0);
+	ck_assert_int_eq(e.seq, INT64_MAX - 1);
+	audit_log_entry_clear(&e);
+	tlog_free(&t);
+}
+END_TEST
+
 START_TEST(test_parse_percent_escapes)
 {
 	static const struct {
@@ -1092,6 +1115,7 @@ static Suite *auditlog_suite(void)
 	tcase_add_test(tc, test_parse_checkpoint);
 	tcase_add_test(tc, test_parse_json_integers_accepted);
 	tcase_add_test(tc, test_parse_integer_forms);
+	tcase_add_test(tc, test_parse_seq_range);
 	tcase_add_test(tc, test_parse_percent_escapes);
 	tcase_add_test(tc, test_parse_hex_strict);
 	tcase_add_test(tc, test_parse_every_field_required);
