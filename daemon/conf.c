@@ -17,6 +17,7 @@
 #include "daemon/conf.h"
 #include "daemon/limits.h"
 #include "daemon/log.h"
+#include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "daemon/util.h"
 
@@ -30,7 +31,7 @@ void config_defaults(struct rosterd_config *cfg)
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
 	cfg->frame_timeout_ms = DEFAULT_FRAME_TIMEOUT_MS;
 	cfg->write_timeout_ms = DEFAULT_WRITE_TIMEOUT_MS;
-#ifdef HAVE_SECCOMP
+#if defined(HAVE_SECCOMP) && !defined(SANITIZED)
 	cfg->sandbox = SANDBOX_YES;
 #else
 	cfg->sandbox = SANDBOX_NO;

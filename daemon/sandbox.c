@@ -36,15 +36,6 @@
 #include "daemon/sandbox.h"
 #include "daemon/util.h"
 
-/* Sanitizer runtimes (LeakSanitizer stops the world with ptrace at exit). */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-
 int sandbox_lookup_user(const char *name, struct run_user *u)
 {
 	struct passwd *pw;

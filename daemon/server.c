@@ -95,7 +95,11 @@ static void conn_send(struct conn *c, char *data, size_t len)
 		frame_free(data, len);
 		free(w);
 		conn_close(c);
+		return;
 	}
+	/* Streamed replies come outside conn_process(): start the write deadline now. */
+	if (c->out_pending == len)
+		conn_arm_timer(c);
 }
 
 /* Encode and send a message object (borrowed). */

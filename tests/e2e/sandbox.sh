@@ -14,6 +14,11 @@ RUNAS_UID=$(id -u "$RUNAS")
 # proc_field PID FIELD: a line of /proc/PID/status, tabs squeezed to spaces.
 proc_field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" | tr -s '\t ' '  '; }
 seccomp_built() { grep -q '^#define HAVE_SECCOMP 1' "$(dirname "$ROSTERD")/config.h" 2>/dev/null; }
+# An ASan build defaults to sandbox = no (LeakSanitizer's exit check hangs under
+# the filter; see daemon/sandbox.h): the filter is checked there only with an
+# explicit sandbox = yes, on the self-test, which never exits normally.
+sanitized() { grep -q '^SAN_CFLAGS = .*fsanitize' "$(dirname "$ROSTERD")/Makefile" 2>/dev/null; }
+printf '[rosterd]\nsandbox = yes\n' > "$T/sb.conf"
 
 # --- --user: root binds, then becomes nobody -----------------------------------
 chown "$RUNAS" "$STATE"
@@ -25,7 +30,7 @@ expect_eq "$(proc_field "$P" CapEff)" 0000000000000000 "... with no effective ca
 expect_eq "$(proc_field "$P" CapPrm)" 0000000000000000 "... none permitted"
 expect_eq "$(proc_field "$P" CapBnd)" 0000000000000000 "... and an empty bounding set"
 expect_eq "$(proc_field "$P" NoNewPrivs)" 1 "... and NoNewPrivs set"
-if seccomp_built; then
+if seccomp_built && ! sanitized; then
 	expect_eq "$(proc_field "$P" Seccomp)" 2 "... and a seccomp filter on the main thread"
 	n=0; bad=0
 	for t in /proc/"$P"/task/*; do
@@ -79,7 +84,10 @@ stop_rosterd
 # --- the seccomp filter kills a forbidden call --------------------------------------
 if seccomp_built; then
 	expect_exit 159 "--sandbox-selftest: socket(AF_INET) kills the daemon with SIGSYS (exit 128+31)" \
-		"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --passphrase-file "$PASSFILE" --sandbox-selftest
+		"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --passphrase-file "$PASSFILE" \
+		--config "$T/sb.conf" --sandbox-selftest
+	expect_in "$T/err" "seccomp sandbox on" "... after saying the sandbox is on"
+	expect_not_in "$T/err" "the sandbox is not working" "... and before the call could return"
 	printf '[rosterd]\nsandbox = no\n' > "$T/nosb.conf"
 	expect_exit 1 "with sandbox = no, the same call is allowed (and the self-test says so)" \
 		"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/nosb.conf" --sandbox-selftest
@@ -91,7 +99,6 @@ if seccomp_built; then
 	expect_in "$T/err" "Function not implemented" "... which failed with ENOSYS"
 else
 	echo "# SKIP: built without libseccomp (configure --with-seccomp)"
-	printf '[rosterd]\nsandbox = yes\n' > "$T/sb.conf"
 	expect_exit 1 "sandbox = yes is refused by a build without seccomp" \
 		"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/sb.conf"
 fi
