@@ -429,7 +429,7 @@ int main(int argc, char **argv)
 	r = sandbox_apply(cfg.sandbox);
 	if (r < 0)
 		goto out;
-	if (cfg.sandbox != SANDBOX_NO)
+	if (r > 0)
 		log_info("seccomp sandbox on%s", cfg.sandbox == SANDBOX_LOG ? " (log mode)" : "");
 	if (selftest) {
 		sandbox_selftest();

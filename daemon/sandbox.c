@@ -248,6 +248,18 @@ int sandbox_apply(int mode)
 
 	if (mode == SANDBOX_NO)
 		return 0;
+	/*
+	 * KILL_PROCESS and TSYNC need the kernel's seccomp API level 3 (Linux
+	 * 4.14). Without it (an old kernel, or valgrind, which does not
+	 * emulate seccomp()), carry on without the filter and say so, as
+	 * OpenSSH's seccomp sandbox does: the privilege drop and NoNewPrivs
+	 * still hold.
+	 */
+	if (seccomp_api_get() < 3) {
+		log_warn("seccomp: the filter features the sandbox needs are not available here "
+			 "(API level %u); running without the system call filter", seccomp_api_get());
+		return 0;
+	}
 	if (mode == SANDBOX_LOG) {
 		struct sigaction sa;
 
@@ -286,8 +298,11 @@ int sandbox_apply(int mode)
 	(void)ioctls;
 	(void)prctls;
 #endif
-	if (r == 0)
+	if (r == 0) {
 		r = seccomp_load(ctx);
+		if (r == 0)
+			r = 1;
+	}
 	if (r < 0)
 		log_err("seccomp: cannot install the sandbox: %s", strerror(-r));
 	seccomp_release(ctx);

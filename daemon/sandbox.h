@@ -55,8 +55,9 @@ int sandbox_drop_privileges(const struct run_user *u);
  * Install the system call allow-list on every thread. mode is SANDBOX_YES
  * (forbidden calls kill the process) or SANDBOX_LOG (they are logged to
  * standard error by number and fail with ENOSYS: for finding a missing
- * entry, never for production). Returns 0, -ENOTSUP when built without
- * libseccomp, or another negative errno.
+ * entry, never for production). Returns 1 when the filter is on, 0 when it
+ * is off (mode SANDBOX_NO, or a kernel or valgrind without seccomp, which is
+ * logged), -ENOTSUP when built without libseccomp, or another negative errno.
  */
 int sandbox_apply(int mode);
 

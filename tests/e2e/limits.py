@@ -33,8 +33,11 @@ STATUS = b'{"method":"io.roster.Admin.Status"}\0'
 
 def raw_connect():
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
+    # Blocking: a Unix socket with a timeout fails connect() with EAGAIN at
+    # once when the listen backlog is full, as it is while a busy daemon
+    # catches up with hundreds of connections.
     s.connect(SOCK)
+    s.settimeout(30)
     return s
 
 
@@ -62,7 +65,7 @@ def stall(n):
             held.append(s)
         except OSError:
             refused += 1
-    time.sleep(0.3)
+    time.sleep(1)
     # Connections the daemon refused are closed at once: count them.
     open_ = 0
     for s in held:

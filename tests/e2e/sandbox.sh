@@ -92,11 +92,15 @@ if seccomp_built; then
 	expect_exit 1 "with sandbox = no, the same call is allowed (and the self-test says so)" \
 		"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/nosb.conf" --sandbox-selftest
 	expect_in "$T/err" "the sandbox is not working" "... in the log"
-	printf '[rosterd]\nsandbox = log\n' > "$T/logsb.conf"
-	expect_exit 1 "with sandbox = log, a forbidden call is reported and fails instead" \
-		"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/logsb.conf" --sandbox-selftest
-	expect_in "$T/err" "rosterd: sandbox: system call" "... naming the call by number"
-	expect_in "$T/err" "Function not implemented" "... which failed with ENOSYS"
+	if sanitized; then
+		echo "# SKIP: sandbox = log exits normally under the filter, which LeakSanitizer cannot"
+	else
+		printf '[rosterd]\nsandbox = log\n' > "$T/logsb.conf"
+		expect_exit 1 "with sandbox = log, a forbidden call is reported and fails instead" \
+			"$ROSTERD" --state-dir "$STATE" --socket "$SOCK" --config "$T/logsb.conf" --sandbox-selftest
+		expect_in "$T/err" "rosterd: sandbox: system call" "... naming the call by number"
+		expect_in "$T/err" "Function not implemented" "... which failed with ENOSYS"
+	fi
 else
 	echo "# SKIP: built without libseccomp (configure --with-seccomp)"
 	expect_exit 1 "sandbox = yes is refused by a build without seccomp" \
