@@ -238,7 +238,9 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsi
 
 int sandbox_apply(int mode)
 {
-	static const unsigned long ioctls[] = { FIONBIO, FIOCLEX, FIONCLEX, FIONREAD, TCGETS };
+	/* SIOCOUTQ (TIOCOUTQ): the shipper waits for syslog-ng to take every byte. */
+	static const unsigned long ioctls[] = { FIONBIO, FIOCLEX, FIONCLEX, FIONREAD, TCGETS,
+						TIOCOUTQ };
 	static const int prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE,
 				      PR_SET_VMA, PR_CAPBSET_READ };
 	scmp_filter_ctx ctx;
@@ -285,7 +287,7 @@ int sandbox_apply(int mode)
 	if (r == 0)
 		r = add_rule(ctx, SCMP_ACT_ALLOW, "socket", 1, &arg);
 #ifndef SANITIZED
-	/* ioctl: non-blocking, close-on-exec, bytes readable, isatty (stderr). */
+	/* ioctl: non-blocking, close-on-exec, bytes readable, isatty (stderr), bytes unsent. */
 	for (i = 0; r == 0 && i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
 		arg = SCMP_A1(SCMP_CMP_EQ, ioctls[i]);
 		r = add_rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &arg);
