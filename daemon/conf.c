@@ -9,13 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 
 #include "daemon/approval.h"
 #include "daemon/audit.h"
 #include "daemon/conf.h"
+#include "daemon/limits.h"
 #include "daemon/log.h"
+#include "daemon/sandbox.h"
 #include "daemon/server.h"
 #include "daemon/util.h"
 
@@ -25,7 +28,15 @@ void config_defaults(struct rosterd_config *cfg)
 	cfg->passphrase_fd = -1;
 	cfg->socket_mode = 0660;
 	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
+	cfg->max_connections_per_uid = DEFAULT_MAX_CONNECTIONS_PER_UID;
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	cfg->frame_timeout_ms = DEFAULT_FRAME_TIMEOUT_MS;
+	cfg->write_timeout_ms = DEFAULT_WRITE_TIMEOUT_MS;
+#if defined(HAVE_SECCOMP) && !defined(SANITIZED)
+	cfg->sandbox = SANDBOX_YES;
+#else
+	cfg->sandbox = SANDBOX_NO;
+#endif
 	cfg->checkpoint_every = AUDIT_DEFAULT_CP_EVERY;
 	cfg->checkpoint_secs = AUDIT_DEFAULT_CP_SECS;
 	cfg->export_window = APPROVAL_WINDOW_DEFAULT;
@@ -38,6 +49,7 @@ void config_free(struct rosterd_config *cfg)
 	free(cfg->passphrase_file);
 	free(cfg->socket_group);
 	free(cfg->syslog_socket);
+	free(cfg->user);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -97,13 +109,45 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 	} else if (strcmp(name, "passphrase_file") == 0) {
 		r = set_string(&cfg->passphrase_file, value);
 	} else if (strcmp(name, "max_connections") == 0) {
-		r = parse_uint(value, 1, 65536, &n);
+		r = parse_uint(value, 1, MAX_CONNECTIONS_CEILING, &n);
 		if (r == 0)
 			cfg->max_connections = (unsigned)n;
+	} else if (strcmp(name, "max_connections_per_uid") == 0) {
+		r = parse_uint(value, 1, MAX_CONNECTIONS_CEILING, &n);
+		if (r == 0)
+			cfg->max_connections_per_uid = (unsigned)n;
 	} else if (strcmp(name, "idle_timeout") == 0) {
 		r = parse_uint(value, 1, 86400, &n);
 		if (r == 0)
 			cfg->idle_timeout_ms = n * 1000;
+	} else if (strcmp(name, "frame_timeout") == 0) {
+		r = parse_uint(value, 1, 3600, &n);
+		if (r == 0)
+			cfg->frame_timeout_ms = n * 1000;
+	} else if (strcmp(name, "write_timeout") == 0) {
+		r = parse_uint(value, 1, 3600, &n);
+		if (r == 0)
+			cfg->write_timeout_ms = n * 1000;
+	} else if (strcmp(name, "user") == 0) {
+		r = set_string(&cfg->user, value);
+	} else if (strcmp(name, "sandbox") == 0) {
+		r = 0;
+		if (strcmp(value, "yes") == 0)
+			cfg->sandbox = SANDBOX_YES;
+		else if (strcmp(value, "no") == 0)
+			cfg->sandbox = SANDBOX_NO;
+		else if (strcmp(value, "log") == 0)
+			cfg->sandbox = SANDBOX_LOG;
+		else
+			r = -EINVAL;
+#ifndef HAVE_SECCOMP
+		if (r == 0 && cfg->sandbox != SANDBOX_NO) {
+			log_err("%s: \"sandbox = %s\": this rosterd was built without seccomp "
+				"(configure --with-seccomp)", ctx->path, value);
+			cfg->sandbox = SANDBOX_NO;
+			r = -ENOTSUP;
+		}
+#endif
 	} else if (strcmp(name, "socket_mode") == 0) {
 		errno = 0;
 		n = strtoul(value, &end, 8);
@@ -130,6 +174,15 @@ static int check_line_lengths(const char *path)
 	if (f == NULL) {
 		r = -errno;
 		log_err("%s: %s", path, strerror(errno));
+		return r;
+	}
+	/*
+	 * Whoever can write the configuration chooses the state directory and
+	 * the user the daemon runs as: refuse a file anyone else could change.
+	 */
+	r = check_private_file(fileno(f), path, geteuid(), false);
+	if (r < 0) {
+		fclose(f);
 		return r;
 	}
 	while ((ch = getc(f)) != EOF) {

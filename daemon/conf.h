@@ -19,9 +19,17 @@ struct rosterd_config {
 	unsigned socket_mode;
 	char *socket_group;              /* NULL: the daemon's own group */
 	unsigned max_connections;
+	unsigned max_connections_per_uid;
 	uint64_t idle_timeout_ms;
+	uint64_t frame_timeout_ms;
+	uint64_t write_timeout_ms;
+	char *user;                      /* NULL: keep the invoking user */
+	int sandbox;                     /* SANDBOX_* */
 	int verbose;
 };
+
+/* The seccomp sandbox: off, on (default where built), or logging what it would kill. */
+enum { SANDBOX_NO = 0, SANDBOX_YES, SANDBOX_LOG };
 
 /* Fill in the defaults. */
 void config_defaults(struct rosterd_config *cfg);
@@ -29,6 +37,8 @@ void config_defaults(struct rosterd_config *cfg);
 /*
  * Read an INI file into cfg. Lines longer than CONFIG_LINE_MAX, unknown
  * sections or keys, and bad values are errors (logged with file and line).
+ * So is a file that is not regular, writable by group or others, or owned
+ * by anyone but root or the daemon's user (like OpenSSH's StrictModes).
  * Returns 0 or a negative errno.
  */
 #define CONFIG_LINE_MAX 199

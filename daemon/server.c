@@ -28,6 +28,7 @@
 static void conn_close(struct conn *c);
 static void conn_process(struct conn *c);
 static void conn_resume_read(struct conn *c);
+static void conn_arm_timer(struct conn *c);
 static void call_finish(struct call *c, json_t *msg);
 
 /* ---- writing ------------------------------------------------------------ */
@@ -55,7 +56,7 @@ static void on_write(uv_write_t *req, int status)
 		conn_close(c);
 		return;
 	}
-	uv_timer_again(&c->idle);
+	c->last_io_ms = c->write_since_ms = uv_now(c->srv->loop);
 	if (c->close_after_write && c->out_pending == 0) {
 		conn_close(c);
 		return;
@@ -90,6 +91,9 @@ static void conn_send(struct conn *c, char *data, size_t len)
 	w->data = data;
 	w->len = len;
 	buf = uv_buf_init(data, (unsigned)len);
+	/* The write timeout counts from the moment output starts to wait. */
+	if (c->out_pending == 0)
+		c->write_since_ms = uv_now(c->srv->loop);
 	c->out_pending += len;
 	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
 	if (r < 0) {
@@ -97,7 +101,11 @@ static void conn_send(struct conn *c, char *data, size_t len)
 		frame_free(data, len);
 		free(w);
 		conn_close(c);
+		return;
 	}
+	/* Streamed replies come outside conn_process(): start the write deadline now. */
+	if (c->out_pending == len)
+		conn_arm_timer(c);
 }
 
 /* Encode and send a message object (borrowed). */
@@ -571,6 +579,7 @@ static void conn_process(struct conn *c)
 			break;
 		fe = frame_parse(text, len, &msg);
 		frame_buf_consume(&c->in, len);        /* wipes the frame's bytes */
+		c->partial_since_ms = 0;
 		if (fe != FRAME_OK) {
 			conn_protocol_error(c, frame_error_string(fe));
 			return;
@@ -609,6 +618,24 @@ static void conn_process(struct conn *c)
 	if (!c->closing && !c->close_after_write && !c->reading && c->in.len < c->in.max &&
 	    c->out_pending <= OUTPUT_SOFT_LIMIT)
 		conn_resume_read(c);
+	if (!c->closing) {
+		const char *text;
+		size_t len;
+
+		/*
+		 * Bytes held, no call running and no complete frame among them:
+		 * a message has begun and not finished. Its clock starts once
+		 * and is not reset by more bytes, so a client trickling a byte
+		 * at a time is still dropped.
+		 */
+		if (c->busy == NULL && c->in.len > 0 && frame_buf_peek(&c->in, &text, &len) == 0) {
+			if (c->partial_since_ms == 0)
+				c->partial_since_ms = uv_now(c->srv->loop);
+		} else {
+			c->partial_since_ms = 0;
+		}
+		conn_arm_timer(c);
+	}
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -646,7 +673,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	uv_timer_again(&c->idle);
+	c->last_io_ms = uv_now(c->srv->loop);
 	/* Back-pressure: while a call runs or replies queue up, stop reading at one frame's worth. */
 	if ((c->busy != NULL || c->out_pending > OUTPUT_SOFT_LIMIT) && c->in.len >= c->in.max) {
 		uv_read_stop(stream);
@@ -698,15 +725,62 @@ static void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	srv->n_conns--;
 	uv_close((uv_handle_t *)&c->pipe, on_conn_handle_closed);
-	uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
-static void on_idle(uv_timer_t *t)
+/* The earliest deadline the connection must meet, in loop time, and which one it is. */
+static uint64_t conn_deadline(const struct conn *c, const char **why)
+{
+	const struct server_config *cfg = &c->srv->cfg;
+	uint64_t d = c->last_io_ms + cfg->idle_timeout_ms;
+
+	*why = "idle";
+	if (c->partial_since_ms != 0 && c->partial_since_ms + cfg->frame_timeout_ms < d) {
+		d = c->partial_since_ms + cfg->frame_timeout_ms;
+		*why = "an unfinished message timed out";
+	}
+	if (c->out_pending > 0 && c->write_since_ms + cfg->write_timeout_ms < d) {
+		d = c->write_since_ms + cfg->write_timeout_ms;
+		*why = "not reading its replies";
+	}
+	return d;
+}
+
+static void on_timer(uv_timer_t *t)
 {
 	struct conn *c = t->data;
+	const char *why;
 
-	log_debug("connection uid %u pid %ld idle; closing", (unsigned)c->uid, (long)c->pid);
+	if (conn_deadline(c, &why) > uv_now(c->srv->loop)) {
+		conn_arm_timer(c);      /* a deadline moved since the timer was set */
+		return;
+	}
+	if (strcmp(why, "idle") == 0)
+		log_debug("connection uid %u pid %ld idle; closing", (unsigned)c->uid, (long)c->pid);
+	else
+		log_info("connection uid %u pid %ld: %s; closing", (unsigned)c->uid, (long)c->pid, why);
 	conn_close(c);
+}
+
+/* (Re)start the connection's one timer for its earliest deadline. */
+static void conn_arm_timer(struct conn *c)
+{
+	const char *why;
+	uint64_t d = conn_deadline(c, &why), now = uv_now(c->srv->loop);
+
+	uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
+}
+
+/* How many open connections (the new one included) come from uid. */
+static unsigned conns_of_uid(const struct server *srv, uid_t uid)
+{
+	const struct conn *c;
+	unsigned n = 0;
+
+	for (c = srv->conns; c != NULL; c = c->next)
+		if (c->uid == uid && !c->closing)
+			n++;
+	return n;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -727,8 +801,8 @@ static void on_connection(uv_stream_t *listener, int status)
 	c->srv = srv;
 	frame_buf_init(&c->in, FRAME_MAX_SIZE);
 	uv_pipe_init(srv->loop, &c->pipe, 0);
-	uv_timer_init(srv->loop, &c->idle);
-	c->pipe.data = c->idle.data = c;
+	uv_timer_init(srv->loop, &c->timer);
+	c->pipe.data = c->timer.data = c;
 	c->handles_open = 2;
 	/* Link first, so conn_close() works on every path below. */
 	c->next = srv->conns;
@@ -756,9 +830,17 @@ static void on_connection(uv_stream_t *listener, int status)
 		conn_close(c);
 		return;
 	}
+	if (conns_of_uid(srv, c->uid) > srv->cfg.max_connections_per_uid) {
+		log_warn("connection from uid %u pid %ld refused: that uid has %u connections open "
+			 "(limit %u)", (unsigned)c->uid, (long)c->pid, srv->cfg.max_connections_per_uid,
+			 srv->cfg.max_connections_per_uid);
+		conn_close(c);
+		return;
+	}
 	log_debug("connection from uid %u gid %u pid %ld", (unsigned)c->uid, (unsigned)c->gid,
 		  (long)c->pid);
-	uv_timer_start(&c->idle, on_idle, srv->cfg.idle_timeout_ms, srv->cfg.idle_timeout_ms);
+	c->last_io_ms = uv_now(srv->loop);
+	conn_arm_timer(c);
 	conn_resume_read(c);
 }
 
@@ -803,8 +885,7 @@ static int clear_stale_socket(const char *path)
 	return 0;
 }
 
-int server_start(struct server *srv, uv_loop_t *loop, const struct server_config *cfg,
-		 struct registry *reg)
+int server_bind(struct server *srv, uv_loop_t *loop, const struct server_config *cfg)
 {
 	mode_t old;
 	int r;
@@ -812,12 +893,10 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct server_config
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	srv->cfg = *cfg;
-	srv->reg = reg;
-	srv->own_uid = geteuid();
-	srv->started_usec = uv_now(loop) * 1000;
 	r = uv_pipe_init(loop, &srv->listener, 0);
 	if (r < 0)
 		return r;
+	srv->listening = true;          /* the handle is open: server_stop() closes it */
 	srv->listener.data = srv;
 	if (cfg->listen_fd >= 0) {
 		r = uv_pipe_open(&srv->listener, cfg->listen_fd);
@@ -855,13 +934,31 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct server_config
 			return r;
 		}
 	}
-	r = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+	return 0;
+}
+
+int server_listen(struct server *srv, struct registry *reg)
+{
+	int r;
+
+	srv->reg = reg;
+	/* After any change of user: the daemon's own uid is a bootstrap identity. */
+	srv->own_uid = geteuid();
+	srv->started_usec = uv_now(srv->loop) * 1000;
+	r = uv_listen((uv_stream_t *)&srv->listener, LISTEN_BACKLOG, on_connection);
 	if (r < 0) {
 		log_err("listen: %s", uv_strerror(r));
 		return r;
 	}
-	srv->listening = true;
 	return 0;
+}
+
+int server_start(struct server *srv, uv_loop_t *loop, const struct server_config *cfg,
+		 struct registry *reg)
+{
+	int r = server_bind(srv, loop, cfg);
+
+	return r < 0 ? r : server_listen(srv, reg);
 }
 
 void server_stop(struct server *srv)

@@ -3,17 +3,19 @@
  * identity from the kernel (SO_PEERCRED) once at accept time, reads frames
  * through the bounded frame reader, and hands each call to the dispatcher.
  *
- * Limits (all named here, all enforced in server.c):
- *  - FRAME_MAX_SIZE per incoming message, FRAME_MAX_DEPTH nesting (frame.h);
- *  - max_connections open at once (further ones are accepted and closed);
+ * Limits (all named in limits.h, all enforced in server.c):
+ *  - LIMIT_MESSAGE_SIZE per incoming message, LIMIT_JSON_DEPTH nesting;
+ *  - max_connections open at once, and max_connections_per_uid from one
+ *    peer uid (further ones are accepted and closed at once);
  *  - one call in progress per connection: frames that arrive meanwhile wait
  *    in the input buffer, and reading stops when it holds a full frame's
  *    worth, so a pipelining client is slowed down, not buffered for;
  *  - OUTPUT_SOFT_LIMIT bytes of replies queued to a connection before the
- *    next call is taken; a client that does not read stops being served and
- *    is closed by the idle timer;
+ *    next call is taken; a client that leaves its output unread for
+ *    write_timeout_ms is dropped;
  *  - REPLY_MAX_SIZE per reply;
- *  - idle_timeout_ms without a byte read or written closes the connection.
+ *  - idle_timeout_ms without a byte read or written, or frame_timeout_ms
+ *    with a message begun but unfinished, closes the connection.
  *
  * The server never logs a message payload.
  */
@@ -29,13 +31,9 @@
 
 #include "daemon/audit.h"
 #include "daemon/auth.h"
+#include "daemon/limits.h"
 #include "lib/frame.h"
 
-#define OUTPUT_SOFT_LIMIT (256u * 1024u)
-/* The same as libroster's ROSTER_MAX_REPLY. */
-#define REPLY_MAX_SIZE (16u * 1024u * 1024u)
-#define DEFAULT_MAX_CONNECTIONS 256
-#define DEFAULT_IDLE_TIMEOUT_MS (300u * 1000u)
 
 struct registry;
 struct method;
@@ -45,7 +43,10 @@ struct server_config {
 	unsigned socket_mode;           /* e.g. 0660 */
 	gid_t socket_gid;               /* (gid_t)-1: leave the daemon's group */
 	unsigned max_connections;
+	unsigned max_connections_per_uid;
 	uint64_t idle_timeout_ms;
+	uint64_t frame_timeout_ms;
+	uint64_t write_timeout_ms;
 	int listen_fd;                  /* >= 0: an inherited listening socket */
 };
 
@@ -70,12 +71,10 @@ struct server {
 	uint64_t held_dropped;
 };
 
-#define AUDIT_HELD_MAX 10000
-
 /* One client connection. Freed only after both its handles have closed. */
 struct conn {
 	uv_pipe_t pipe;
-	uv_timer_t idle;
+	uv_timer_t timer;               /* the nearest of the idle, frame and write deadlines */
 	struct server *srv;
 	struct conn *prev, *next;
 	uid_t uid;
@@ -85,6 +84,9 @@ struct conn {
 	struct conn_auth auth;          /* a token proved on this connection */
 	struct call *busy;              /* the call in progress, if any */
 	size_t out_pending;             /* reply bytes handed to libuv, not yet written */
+	uint64_t last_io_ms;            /* loop time of the last byte read or written */
+	uint64_t partial_since_ms;      /* 0, or when an unfinished message began waiting */
+	uint64_t write_since_ms;        /* when queued output last made progress */
 	int handles_open;
 	bool reading;
 	bool closing;
@@ -131,7 +133,15 @@ struct call {
 	bool answered;
 };
 
-/* Bind (or adopt cfg->listen_fd) and start listening. Returns 0 or negative errno. */
+/*
+ * Bind (or adopt cfg->listen_fd) and start listening. Returns 0 or negative
+ * errno. server_start() is server_bind() then server_listen(): rosterd binds
+ * while it may still be root, and listens (so clients can connect) only
+ * once it has dropped privileges and opened the registry; until then a
+ * client's connect() is refused rather than left waiting.
+ */
+int server_bind(struct server *srv, uv_loop_t *loop, const struct server_config *cfg);
+int server_listen(struct server *srv, struct registry *reg);
 int server_start(struct server *srv, uv_loop_t *loop, const struct server_config *cfg,
 		 struct registry *reg);
 

@@ -98,6 +98,33 @@ int check_private_dir(const char *path, uid_t uid)
 	return 0;
 }
 
+int check_private_file(int fd, const char *path, uid_t uid, bool secret)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		log_err("%s: %s", path, strerror(errno));
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err("%s: not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_uid != uid && st.st_uid != 0) {
+		log_err("%s: owned by uid %u, expected %u or root; refusing to use it", path,
+			(unsigned)st.st_uid, (unsigned)uid);
+		return -EPERM;
+	}
+	if (st.st_mode & (secret ? (mode_t)(S_IRWXG | S_IRWXO) : (mode_t)(S_IWGRP | S_IWOTH))) {
+		log_err("%s: %s by group or others (mode %04o); refusing to use it", path,
+			secret ? "accessible" : "writable", (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
 int read_secret_fd(int fd, size_t max, char **ret)
 {
 	char *buf;

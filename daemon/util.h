@@ -38,6 +38,14 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 int check_private_dir(const char *path, uid_t uid);
 
 /*
+ * The same for an open file (fd, named path in messages): a regular file
+ * owned by uid or by root, not writable by group or others, and when secret
+ * is true not readable by them either. Returns 0 or a negative errno, with
+ * the reason logged.
+ */
+int check_private_file(int fd, const char *path, uid_t uid, bool secret);
+
+/*
  * Read a secret from an open fd (at most max bytes, one trailing newline
  * removed) into sodium_malloc'ed memory. Returns 0 and *ret (caller frees
  * with sodium_free) or a negative errno.
