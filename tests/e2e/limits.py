@@ -170,7 +170,7 @@ def seed(n):
 
 def fill(n, pid, secs):
     """Each client pipelines List calls whose replies are megabytes, and does not read."""
-    msg = json.dumps({"method": "io.roster.Clients.List", "parameters": {"limit": 1000}}).encode() + b"\0"
+    msg = json.dumps({"method": "io.roster.Clients.List", "parameters": {"limit": 100}}).encode() + b"\0"
     socks = []
     for _ in range(n):
         s = raw_connect()
