@@ -157,6 +157,21 @@ static int set_true(json_t *obj, const char *key)
 	return json_object_get(obj, key) ? 0 : json_object_set_new(obj, key, json_true());
 }
 
+/* What one principal's aggregate holds (not the struct itself, which lives in an array). */
+static void princ_free(struct princ *p)
+{
+	free(p->name);
+	json_decref(p->methods);
+	json_decref(p->results);
+	json_decref(p->clients);
+	json_decref(p->fields);
+	json_decref(p->uids);
+	json_decref(p->pids);
+	json_decref(p->alerts);
+	json_decref(p->minutes);
+	json_decref(p->seconds);
+}
+
 static struct princ *princ_get(struct agg *a, const char *name)
 {
 	json_t *i = json_object_get(a->index, name);
@@ -191,16 +206,7 @@ static struct princ *princ_get(struct agg *a, const char *name)
 	    p->fields == NULL || p->uids == NULL || p->pids == NULL || p->alerts == NULL ||
 	    p->minutes == NULL || (a->fine && p->seconds == NULL) ||
 	    json_object_set_new(a->index, name, json_integer((json_int_t)a->n)) < 0) {
-		free(p->name);
-		json_decref(p->methods);
-		json_decref(p->results);
-		json_decref(p->clients);
-		json_decref(p->fields);
-		json_decref(p->uids);
-		json_decref(p->pids);
-		json_decref(p->alerts);
-		json_decref(p->minutes);
-		json_decref(p->seconds);
+		princ_free(p);
 		return NULL;
 	}
 	a->n++;
@@ -209,20 +215,8 @@ static struct princ *princ_get(struct agg *a, const char *name)
 
 static void agg_free(struct agg *a)
 {
-	for (size_t i = 0; i < a->n; i++) {
-		struct princ *p = &a->p[i];
-
-		free(p->name);
-		json_decref(p->methods);
-		json_decref(p->results);
-		json_decref(p->clients);
-		json_decref(p->fields);
-		json_decref(p->uids);
-		json_decref(p->pids);
-		json_decref(p->alerts);
-		json_decref(p->minutes);
-		json_decref(p->seconds);
-	}
+	for (size_t i = 0; i < a->n; i++)
+		princ_free(&a->p[i]);
 	free(a->p);
 	json_decref(a->index);
 	json_decref(a->clients);
