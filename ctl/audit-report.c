@@ -1964,8 +1964,8 @@ int ctl_audit_report(struct ctl_ctx *ctx, int argc, char **argv)
 	const char *log_path = NULL, *pk_path = NULL;
 	struct agg a = { 0 };
 	struct names nm = { 0 };
-	json_t *status = NULL, *verify = NULL, *params = NULL, *doc = NULL, *db, *shipped = json_null();
-	json_t *pr, *by_type, *pnames, *clients;
+	json_t *status = NULL, *verify = NULL, *params = NULL, *doc = NULL, *db = NULL, *shipped = json_null();
+	json_t *pr = NULL, *by_type = NULL, *pnames = NULL, *clients = NULL;
 	char why[512] = "", summary[1024], gen[32];
 	bool db_ok = false, db_checked = false, log_ok = true;
 	int64_t shipped_seq = -1;
@@ -2127,7 +2127,8 @@ int ctl_audit_report(struct ctl_ctx *ctx, int argc, char **argv)
 			"principals", pr,
 			"clients", clients,
 			"timeline", timeline_json(&a, a.fine));
-	db = shipped = NULL;
+	/* json_pack's "o" took these, whether it succeeded or not. */
+	db = shipped = pr = pnames = by_type = clients = NULL;
 	if (doc == NULL)
 		goto nomem;
 	json_object_set_new(json_object_get(doc, "names"), "lookups", json_integer(nm.lookups));
@@ -2143,6 +2144,12 @@ out:
 	json_decref(status);
 	json_decref(verify);
 	json_decref(params);
+	json_decref(db);
+	json_decref(shipped);
+	json_decref(clients);
+	json_decref(pr);
+	json_decref(pnames);
+	json_decref(by_type);
 	json_decref(doc);
 	json_decref(nm.canaries);
 	agg_free(&a);
