@@ -556,6 +556,8 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 	if (r == 0)
 		r = store_set_cache_kib(a->w, AUDIT_WRITER_CACHE_KIB);
 	if (r == 0)
+		store_wal_restarts(a->w);
+	if (r == 0)
 		r = store_audit_head(a->w, &a->head_seq, a->head_hash);
 	if (r == 0)
 		r = store_audit_last_checkpoint(a->w, &a->last_cp_seq, &a->last_cp_time_us);

@@ -128,6 +128,12 @@ int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
 /* Transactions and savepoints for the audit writer's batches. */
 int store_exec(struct store *s, const char *sql);
 
+/*
+ * For the one connection that commits most (the audit writer): keep the WAL
+ * from growing without end under steady reads (store.c says how).
+ */
+void store_wal_restarts(struct store *s);
+
 /* The connection's page cache, in KiB (SQLCipher's decrypted pages). */
 int store_set_cache_kib(struct store *s, int64_t kib);
 
