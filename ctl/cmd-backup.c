@@ -32,6 +32,7 @@
 #include "daemon/backup.h"
 #include "daemon/keys.h"
 #include "daemon/store.h"
+#include "daemon/util.h"
 
 /* Bytes read from a backup file at a time. */
 #define READ_CHUNK (1024u * 1024u)
@@ -84,27 +85,6 @@ static int write_all(int fd, const unsigned char *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
-}
-
-/* fsync the directory that holds path, so a new name in it survives a crash. */
-static int fsync_parent(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, r = 0;
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if ((size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path + (slash == path)),
-				  path) >= sizeof(dir))
-		return -ENAMETOOLONG;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	return r;
 }
 
 /* ---- create ------------------------------------------------------------------- */
@@ -211,7 +191,7 @@ static int cmd_create(struct ctl_ctx *ctx, int argc, char **argv)
 			  (unsigned long long)st.written, (unsigned long long)st.size);
 		goto out;
 	}
-	if (fsync(st.fd) < 0 || fsync_parent(st.file) < 0) {
+	if (fsync(st.fd) < 0 || fsync_parent_dir(st.file) < 0) {
 		ctl_warnx("%s: cannot sync: %s", st.file, strerror(errno));
 		goto out;
 	}
@@ -573,7 +553,7 @@ static int cmd_restore(struct ctl_ctx *ctx, int argc, char **argv)
 		unlink(db);
 		goto fail;
 	}
-	if ((r = fsync_parent(kr)) < 0) {
+	if ((r = fsync_parent_dir(kr)) < 0) {
 		ctl_warnx("%s: cannot sync: %s", dir, strerror(-r));
 		return CTL_EXIT_FAIL;
 	}

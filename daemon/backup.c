@@ -8,21 +8,7 @@
 
 #include "daemon/backup.h"
 #include "daemon/keys.h"
-
-static void put_be(unsigned char *p, uint64_t v, int n)
-{
-	for (int i = n - 1; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
+#include "daemon/util.h"
 
 void backup_hdr_pack(const struct backup_hdr *h, unsigned char out[BACKUP_HDR_SIZE])
 {

@@ -25,27 +25,6 @@ static void derive_subkeys(struct keys *k)
 	crypto_kdf_derive_from_key(k->token_key, sizeof(k->token_key), 1, "rostertk", k->dek);
 }
 
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static void put_be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static uint64_t get_be(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 int keyring_parse(const unsigned char *buf, size_t len, struct keyring_hdr *ret)
 {
 	unsigned char sum[32];
@@ -110,10 +89,10 @@ static int wrap(unsigned char buf[KEYRING_SIZE], const struct keys *k, const cha
 	}
 	memset(buf, 0, KEYRING_SIZE);
 	memcpy(buf, KEYRING_MAGIC, 8);
-	put_be32(buf + 8, KEYRING_VERSION);
-	put_be32(buf + 12, crypto_pwhash_ALG_ARGON2ID13);
-	put_be64(buf + 16, opslimit);
-	put_be64(buf + 24, memlimit);
+	put_be(buf + 8, KEYRING_VERSION, 4);
+	put_be(buf + 12, crypto_pwhash_ALG_ARGON2ID13, 4);
+	put_be(buf + 16, opslimit, 8);
+	put_be(buf + 24, memlimit, 8);
 	randombytes_buf(buf + 32, 16);
 	randombytes_buf(buf + 48, 24);
 	memcpy(buf + 72, k->sign_pk, 32);

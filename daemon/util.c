@@ -165,7 +165,7 @@ int read_secret_fd(int fd, size_t max, char **ret)
 	return 0;
 }
 
-static int fsync_dir_of(const char *path)
+int fsync_parent_dir(const char *path)
 {
 	char *copy = strdup(path);
 	int fd, r = 0;
@@ -214,7 +214,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	fd = -1;
 	if (rename(tmp, path) < 0)
 		goto fail;
-	return fsync_dir_of(path);
+	return fsync_parent_dir(path);
 fail:
 	r = -errno;
 	if (fd >= 0)

@@ -58,3 +58,25 @@ int read_secret_fd(int fd, size_t max, char **ret);
  * negative errno.
  */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/*
+ * Big-endian integers of n bytes (n <= 8), as the keyring and backup
+ * formats store them.
+ */
+static inline void put_be(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static inline uint64_t get_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* fsync the directory that holds path, so that a new name in it survives a crash. */
+int fsync_parent_dir(const char *path);
