@@ -8,44 +8,8 @@
 # arrive once it is back; no client name or e-mail is ever in the file.
 . "$ROSTER_SRCDIR/tests/e2e/lib.sh"
 
-command -v syslog-ng > /dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-if ! command -v syslog-ng > /dev/null 2>&1; then
-	echo "# SKIP: syslog-ng is not installed (syslog-ng-core)"
-	exit 77
-fi
+need_syslog_ng
 
-SNG="$T/sng"
-JSONL="$SNG/audit.jsonl"
-SNG_PID=
-
-# start_syslog: the private syslog-ng, in the background, ready to accept.
-start_syslog() {
-	"$ROSTER_SRCDIR/scripts/syslog-ng/run" "$SNG" -e >> "$T/syslog-ng.log" 2>&1 &
-	SNG_PID=$!
-	for _ in $(seq 1 100); do
-		if [ -S "$SNG/syslog.sock" ] && grep -q "syslog-ng starting up" "$T/syslog-ng.log"; then
-			return 0
-		fi
-		if ! kill -0 "$SNG_PID" 2>/dev/null; then
-			echo "# syslog-ng exited during start-up:"; sed 's/^/#   /' "$T/syslog-ng.log"
-			SNG_PID=
-			return 1
-		fi
-		sleep 0.1
-	done
-	echo "# syslog-ng did not start within 10 s"
-	return 1
-}
-
-# stop_syslog SIGNAL: stop it (KILL: as if it crashed).
-stop_syslog() {
-	[ -n "$SNG_PID" ] || return 0
-	kill "-$1" "$SNG_PID" 2>/dev/null || true
-	wait "$SNG_PID" 2>/dev/null || true
-	SNG_PID=
-}
-
-trap 'stop_syslog KILL; cleanup' EXIT
 
 # head_seq: the audit chain's last sequence number (this Status is recorded after it).
 head_seq() { vl_field io.roster.Admin.Status '{}' parameters.audit_head; }

@@ -10,41 +10,8 @@
 . "$ROSTER_SRCDIR/tests/e2e/lib.sh"
 
 need_root "principals are bound to uids"
-command -v syslog-ng > /dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-if ! command -v syslog-ng > /dev/null 2>&1; then
-	echo "# SKIP: syslog-ng is not installed (syslog-ng-core)"
-	exit 77
-fi
+need_syslog_ng
 
-SNG="$T/sng"
-JSONL="$SNG/audit.jsonl"
-SNG_PID=
-
-# start_syslog: the private syslog-ng, in the background, ready to accept.
-start_syslog() {
-	"$ROSTER_SRCDIR/scripts/syslog-ng/run" "$SNG" -e >> "$T/syslog-ng.log" 2>&1 &
-	SNG_PID=$!
-	for _ in $(seq 1 100); do
-		if [ -S "$SNG/syslog.sock" ] && grep -q "syslog-ng starting up" "$T/syslog-ng.log"; then
-			return 0
-		fi
-		if ! kill -0 "$SNG_PID" 2>/dev/null; then
-			echo "# syslog-ng exited during start-up:"; sed 's/^/#   /' "$T/syslog-ng.log"
-			SNG_PID=
-			return 1
-		fi
-		sleep 0.1
-	done
-	echo "# syslog-ng did not start within 10 s"
-	return 1
-}
-stop_syslog() {
-	[ -n "$SNG_PID" ] || return 0
-	kill -TERM "$SNG_PID" 2>/dev/null || true
-	wait "$SNG_PID" 2>/dev/null || true
-	SNG_PID=
-}
-trap 'stop_syslog; cleanup' EXIT
 
 # as UID COMMAND...: run a command as another uid; group 0 reaches the socket.
 as() { u=$1; shift; setpriv --reuid "$u" --regid 0 --clear-groups "$@"; }

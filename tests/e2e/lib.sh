@@ -33,7 +33,11 @@ N_OK=0
 N_FAIL=0
 
 UNMOUNT=
+SNG="$T/sng"                # a private syslog-ng (start_syslog), for tests of the shipped trail
+JSONL="$SNG/audit.jsonl"
+SNG_PID=
 cleanup() {
+	stop_syslog TERM
 	if [ -n "$ROSTERD_PID" ] && kill -0 "$ROSTERD_PID" 2>/dev/null; then
 		kill -KILL "$ROSTERD_PID" 2>/dev/null || true
 		wait "$ROSTERD_PID" 2>/dev/null || true
@@ -184,4 +188,41 @@ go_build() {
 	env GO111MODULE=off GOPATH="$GOPATH_DEBIAN" GOCACHE="$T/go-cache" GOPROXY=off \
 		GOFLAGS= GOENV=off GOTOOLCHAIN=local CGO_ENABLED=0 \
 		go build -o "$1" "$2"
+}
+
+# need_syslog_ng: skip (77) unless syslog-ng is installed.
+need_syslog_ng() {
+	command -v syslog-ng > /dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
+	if ! command -v syslog-ng > /dev/null 2>&1; then
+		echo "# SKIP: syslog-ng is not installed (syslog-ng-core)"
+		exit 77
+	fi
+}
+
+# start_syslog: the private syslog-ng (scripts/syslog-ng/run) on
+# $SNG/syslog.sock, writing $JSONL, in the background, ready to accept.
+start_syslog() {
+	"$ROSTER_SRCDIR/scripts/syslog-ng/run" "$SNG" -e >> "$T/syslog-ng.log" 2>&1 &
+	SNG_PID=$!
+	for _ in $(seq 1 100); do
+		if [ -S "$SNG/syslog.sock" ] && grep -q "syslog-ng starting up" "$T/syslog-ng.log"; then
+			return 0
+		fi
+		if ! kill -0 "$SNG_PID" 2>/dev/null; then
+			echo "# syslog-ng exited during start-up:"; sed 's/^/#   /' "$T/syslog-ng.log"
+			SNG_PID=
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "# syslog-ng did not start within 10 s"
+	return 1
+}
+
+# stop_syslog [SIGNAL]: stop it (TERM by default; KILL: as if it crashed).
+stop_syslog() {
+	[ -n "$SNG_PID" ] || return 0
+	kill "-${1:-TERM}" "$SNG_PID" 2>/dev/null || true
+	wait "$SNG_PID" 2>/dev/null || true
+	SNG_PID=
 }
