@@ -589,17 +589,18 @@ static json_t *check_log(struct ctl_ctx *ctx, const char *log_path, const char *
 {
 	struct audit_verify_report rep;
 	struct compare c;
-	unsigned char pk[32];
+	unsigned char pk[AUDIT_PUBKEYS_MAX][32];
+	size_t n_pk = 0;
 	json_t *params = NULL, *o = NULL, *tail;
 	int64_t missing, tail_missing, unshipped_hi;
 	FILE *f;
 	int r;
 
 	memset(&c, 0, sizeof(c));
-	r = audit_pubkey_load(pk_path, pk);
+	r = audit_pubkeys_load(pk_path, pk, AUDIT_PUBKEYS_MAX, &n_pk);
 	if (r < 0) {
-		ctl_warnx("%s: %s", pk_path, r == -EINVAL ? "not an audit public key (64 hex digits)"
-							   : strerror(-r));
+		ctl_warnx("%s: %s", pk_path, r == -EINVAL
+			  ? "not audit public keys (64 hex digits, one per line)" : strerror(-r));
 		return NULL;
 	}
 	f = fopen(log_path, "re");
@@ -607,7 +608,7 @@ static json_t *check_log(struct ctl_ctx *ctx, const char *log_path, const char *
 		ctl_warnx("%s: %s", log_path, strerror(errno));
 		return NULL;
 	}
-	r = audit_verify_log(f, pk, &rep);
+	r = audit_verify_log_keys(f, (const unsigned char (*)[32])pk, n_pk, NULL, &rep);
 	if (r < 0) {
 		ctl_warnx("%s: %s", log_path, strerror(-r));
 		goto out;

@@ -220,6 +220,11 @@ int audit_log_parse_line(const char *line, size_t len, struct audit_log_entry *r
 		NEED(get_hex(o, "pubkey", e.pubkey, sizeof(e.pubkey)),
 		     "\"pubkey\" is missing or malformed");
 		NEED(get_hex(o, "sig", e.sig, sizeof(e.sig)), "\"sig\" is missing or malformed");
+		if (json_object_get(o, "next_pubkey") != NULL) {
+			NEED(get_hex(o, "next_pubkey", e.next_pubkey, sizeof(e.next_pubkey)),
+			     "\"next_pubkey\" is malformed");
+			e.has_next_pubkey = true;
+		}
 		goto out;
 	}
 	NEED(get_text(o, "principal", &e.principal), "\"principal\" is missing or malformed");
@@ -260,7 +265,9 @@ struct seen {
 };
 
 struct verifier {
-	const unsigned char *pubkey;
+	/* Trusted keys: the caller's, then those that trusted key rolls named. */
+	unsigned char trusted[AUDIT_PUBKEYS_MAX + 64][32];
+	size_t n_trusted;
 	bool allow_partial;
 	struct audit_verify_report rep;
 	bool started;
@@ -391,23 +398,48 @@ static bool checkpoint_matches(struct verifier *v, int64_t seq, const unsigned c
 	return true;
 }
 
+static bool is_trusted(const struct verifier *v, const unsigned char *pk)
+{
+	for (size_t i = 0; i < v->n_trusted; i++)
+		if (sodium_memcmp(v->trusted[i], pk, 32) == 0)
+			return true;
+	return false;
+}
+
 static bool on_checkpoint(struct verifier *v, const struct audit_log_entry *e, int64_t line)
 {
-	unsigned char msg[AUDIT_CP_MSG_BYTES];
+	unsigned char msg[AUDIT_KEYROLL_MSG_BYTES];
+	size_t len;
 	struct seen *s;
 
-	if (sodium_memcmp(e->pubkey, v->pubkey, 32) != 0) {
+	if (!is_trusted(v, e->pubkey)) {
 		fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
 		     "the checkpoint at seq %" PRId64 " was made with another key than the "
-		     "audit public key given", e->seq);
+		     "audit public keys given (or named by a key roll before it)", e->seq);
 		return false;
 	}
-	audit_checkpoint_message(e->seq, e->hash, e->time_us, msg);
-	if (crypto_sign_verify_detached(e->sig, msg, sizeof(msg), v->pubkey) != 0) {
+	if (e->has_next_pubkey) {
+		audit_keyroll_message(e->seq, e->hash, e->time_us, e->next_pubkey, msg);
+		len = AUDIT_KEYROLL_MSG_BYTES;
+	} else {
+		audit_checkpoint_message(e->seq, e->hash, e->time_us, msg);
+		len = AUDIT_CP_MSG_BYTES;
+	}
+	if (crypto_sign_verify_detached(e->sig, msg, len, e->pubkey) != 0) {
 		fail(v, AUDIT_VERIFY_BAD_SIGNATURE, e->seq, line,
-		     "the signature of the checkpoint at seq %" PRId64 " does not verify: "
-		     "the checkpoint was altered or forged", e->seq);
+		     "the signature of the %s at seq %" PRId64 " does not verify: "
+		     "it was altered or forged", e->has_next_pubkey ? "key roll" : "checkpoint",
+		     e->seq);
 		return false;
+	}
+	/* A key roll signed by a trusted key: the key it names is trusted from here on. */
+	if (e->has_next_pubkey && !is_trusted(v, e->next_pubkey)) {
+		if (v->n_trusted == sizeof(v->trusted) / sizeof(v->trusted[0])) {
+			fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
+			     "more key rolls than a registry can make (at seq %" PRId64 ")", e->seq);
+			return false;
+		}
+		memcpy(v->trusted[v->n_trusted++], e->next_pubkey, 32);
 	}
 	if (v->started && e->seq <= v->rep.last_seq) {
 		s = window_find(v, e->seq);
@@ -559,80 +591,103 @@ static bool on_record(struct verifier *v, FILE *f, const struct audit_log_entry 
 	return true;
 }
 
-int audit_verify_log_opts(FILE *log, const unsigned char pubkey[32],
-			  const struct audit_verify_opts *opts, struct audit_verify_report *ret)
+static int verify_log(struct verifier *vp, FILE *log, const struct audit_verify_opts *opts,
+		      struct audit_verify_report *ret)
 {
-	struct verifier v = { .pubkey = pubkey };
 	int64_t line = 0;
 	size_t len;
 	int r;
 
 	if (sodium_init() < 0)
 		return -EIO;
-	v.allow_partial = opts != NULL && opts->allow_partial;
-	v.rep.ok = true;
-	v.window = calloc(AUDIT_VERIFY_WINDOW, sizeof(*v.window));
-	if (v.window == NULL)
+	vp->allow_partial = opts != NULL && opts->allow_partial;
+	vp->rep.ok = true;
+	vp->window = calloc(AUDIT_VERIFY_WINDOW, sizeof(*vp->window));
+	if (vp->window == NULL)
 		return -ENOMEM;
 	for (;;) {
 		struct audit_log_entry e;
 		const char *why = "malformed";
 		bool good;
 
-		r = read_line(&v, log, &len);
+		r = read_line(vp, log, &len);
 		if (r == 0)
 			break;
 		line++;
 		if (r == -E2BIG) {
-			fail(&v, AUDIT_VERIFY_BAD_LINE, v.rep.last_seq + 1, line,
+			fail(vp, AUDIT_VERIFY_BAD_LINE, vp->rep.last_seq + 1, line,
 			     "line %" PRId64 " is longer than %d bytes", line, AUDIT_LOG_LINE_MAX);
 			break;
 		}
 		if (r < 0)
 			goto out;
-		if (blank(v.line, len))
+		if (blank(vp->line, len))
 			continue;
-		v.rep.lines++;
-		r = audit_log_parse_line(v.line, len, &e, &why);
+		vp->rep.lines++;
+		r = audit_log_parse_line(vp->line, len, &e, &why);
 		if (r == -ENOMEM)
 			goto out;
 		if (r < 0) {
 			/* The seq it is expected to hold: the best a damaged line allows. */
-			fail(&v, AUDIT_VERIFY_BAD_LINE, v.rep.last_seq + 1, line,
+			fail(vp, AUDIT_VERIFY_BAD_LINE, vp->rep.last_seq + 1, line,
 			     "line %" PRId64 " is not a valid audit entry: %s", line, why);
 			break;
 		}
-		good = e.type == AUDIT_LOG_RECORD ? on_record(&v, log, &e, line)
-						  : on_checkpoint(&v, &e, line);
+		good = e.type == AUDIT_LOG_RECORD ? on_record(vp, log, &e, line)
+						  : on_checkpoint(vp, &e, line);
 		audit_log_entry_clear(&e);
 		if (!good)
 			break;
 	}
-	if (v.rep.ok && v.n_pending > 0) {
+	if (vp->rep.ok && vp->n_pending > 0) {
 		int64_t hi = 0;
 
-		for (int i = 0; i < v.n_pending; i++)
-			if (v.pending[i].seq > hi)
-				hi = v.pending[i].seq;
-		fail(&v, AUDIT_VERIFY_TRUNCATED, v.rep.last_seq + 1, 0,
+		for (int i = 0; i < vp->n_pending; i++)
+			if (vp->pending[i].seq > hi)
+				hi = vp->pending[i].seq;
+		fail(vp, AUDIT_VERIFY_TRUNCATED, vp->rep.last_seq + 1, 0,
 		     "a checkpoint signs record %" PRId64 " but the log ends at record %" PRId64
-		     ": records %" PRId64 "..%" PRId64 " were cut off", hi, v.rep.last_seq,
-		     v.rep.last_seq + 1, hi);
+		     ": records %" PRId64 "..%" PRId64 " were cut off", hi, vp->rep.last_seq,
+		     vp->rep.last_seq + 1, hi);
 	}
-	if (v.rep.ok && v.rep.records == 0)
-		fail(&v, AUDIT_VERIFY_EMPTY, 0, 0, "the log holds no audit record");
-	if (v.rep.records > 0) {
-		int64_t signed_to = v.rep.last_checkpoint_seq > v.rep.first_seq - 1
-			? v.rep.last_checkpoint_seq : v.rep.first_seq - 1;
+	if (vp->rep.ok && vp->rep.records == 0)
+		fail(vp, AUDIT_VERIFY_EMPTY, 0, 0, "the log holds no audit record");
+	if (vp->rep.records > 0) {
+		int64_t signed_to = vp->rep.last_checkpoint_seq > vp->rep.first_seq - 1
+			? vp->rep.last_checkpoint_seq : vp->rep.first_seq - 1;
 
-		v.rep.unsigned_tail = v.rep.last_seq > signed_to ? v.rep.last_seq - signed_to : 0;
+		vp->rep.unsigned_tail = vp->rep.last_seq > signed_to ? vp->rep.last_seq - signed_to : 0;
 	}
-	*ret = v.rep;
+	*ret = vp->rep;
 	r = 0;
 out:
-	free(v.window);
-	free(v.line);
+	free(vp->window);
+	free(vp->line);
 	return r;
+}
+
+int audit_verify_log_keys(FILE *log, const unsigned char (*keys)[32], size_t n_keys,
+			  const struct audit_verify_opts *opts, struct audit_verify_report *ret)
+{
+	struct verifier *vp;
+	int r;
+
+	if (n_keys == 0 || n_keys > AUDIT_PUBKEYS_MAX)
+		return -EINVAL;
+	vp = calloc(1, sizeof(*vp));
+	if (vp == NULL)
+		return -ENOMEM;
+	memcpy(vp->trusted, keys, n_keys * 32);
+	vp->n_trusted = n_keys;
+	r = verify_log(vp, log, opts, ret);
+	free(vp);
+	return r;
+}
+
+int audit_verify_log_opts(FILE *log, const unsigned char pubkey[32],
+			  const struct audit_verify_opts *opts, struct audit_verify_report *ret)
+{
+	return audit_verify_log_keys(log, (const unsigned char (*)[32])pubkey, 1, opts, ret);
 }
 
 int audit_verify_log(FILE *log, const unsigned char pubkey[32], struct audit_verify_report *ret)
@@ -822,4 +877,42 @@ int audit_pubkey_load(const char *path, unsigned char ret[32])
 	if (strlen(buf) != n)
 		return -EINVAL;         /* a NUL inside */
 	return audit_pubkey_parse(buf, ret);
+}
+
+int audit_pubkeys_load(const char *path, unsigned char (*ret)[32], size_t max, size_t *ret_n)
+{
+	/* 64 hex digits and a newline per key, with room for white space. */
+	char buf[AUDIT_PUBKEYS_MAX * 80 + 1], *line, *save = NULL;
+	unsigned char k[AUDIT_PUBKEYS_MAX][32];
+	size_t n = 0, got;
+	FILE *f;
+	int r;
+
+	if (max > AUDIT_PUBKEYS_MAX)
+		max = AUDIT_PUBKEYS_MAX;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -errno;
+	got = fread(buf, 1, sizeof(buf) - 1, f);
+	r = ferror(f) ? -EIO : 0;
+	if (r == 0 && !feof(f))
+		r = -EINVAL;            /* longer than any key file */
+	fclose(f);
+	if (r < 0)
+		return r;
+	buf[got] = '\0';
+	if (strlen(buf) != got)
+		return -EINVAL;         /* a NUL inside */
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (strspn(line, " \t\r") == strlen(line))
+			continue;       /* a blank line */
+		if (n == max || audit_pubkey_parse(line, k[n]) < 0)
+			return -EINVAL;
+		n++;
+	}
+	if (n == 0)
+		return -EINVAL;
+	memcpy(ret, k, n * 32);
+	*ret_n = n;
+	return 0;
 }

@@ -79,6 +79,9 @@ struct audit_log_entry {
 	unsigned char hash[32];
 	unsigned char pubkey[32];
 	unsigned char sig[64];
+	/* A key roll (a checkpoint with "next_pubkey"): the key it hands over to. */
+	bool has_next_pubkey;
+	unsigned char next_pubkey[32];
 };
 
 /*
@@ -154,6 +157,16 @@ int audit_verify_log_opts(FILE *log, const unsigned char pubkey[32],
 			  const struct audit_verify_opts *opts, struct audit_verify_report *ret);
 
 /*
+ * The same with n_keys trusted keys (at most AUDIT_PUBKEYS_MAX). A
+ * checkpoint must be signed by a trusted key; a key roll signed by one
+ * makes the key it names trusted from there on, so the registry's first
+ * key alone verifies a log across every audit-key rotation.
+ */
+#define AUDIT_PUBKEYS_MAX 32
+int audit_verify_log_keys(FILE *log, const unsigned char (*keys)[32], size_t n_keys,
+			  const struct audit_verify_opts *opts, struct audit_verify_report *ret);
+
+/*
  * Records of a shipped log one by one, in file order, for a caller that
  * compares them with another copy (rosterctl audit report). Set f and zero
  * the rest; free with audit_log_reader_clear() (which leaves f open).
@@ -196,3 +209,11 @@ int audit_pubkey_parse(const char *text, unsigned char ret[32]);
 
 /* The same from a file (at most 1 KiB read). Returns 0, -EINVAL or -errno. */
 int audit_pubkey_load(const char *path, unsigned char ret[32]);
+
+/*
+ * Read one or more keys, one per line (`rosterctl audit pubkey --all`
+ * prints them so), at most max and AUDIT_PUBKEYS_MAX. Returns 0 with the
+ * keys in ret and their number in *ret_n, -EINVAL (a line that is not a
+ * key, too many, or none) or -errno.
+ */
+int audit_pubkeys_load(const char *path, unsigned char (*ret)[32], size_t max, size_t *ret_n);

@@ -283,14 +283,15 @@ out:
 static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_path)
 {
 	struct audit_verify_report rep;
-	unsigned char pk[32];
+	unsigned char pk[AUDIT_PUBKEYS_MAX][32];
+	size_t n_pk = 0;
 	FILE *f;
 	int r;
 
-	r = audit_pubkey_load(pk_path, pk);
+	r = audit_pubkeys_load(pk_path, pk, AUDIT_PUBKEYS_MAX, &n_pk);
 	if (r < 0) {
-		ctl_warnx("%s: %s", pk_path, r == -EINVAL ? "not an audit public key (64 hex digits)"
-							   : strerror(-r));
+		ctl_warnx("%s: %s", pk_path, r == -EINVAL
+			  ? "not audit public keys (64 hex digits, one per line)" : strerror(-r));
 		return CTL_EXIT_FAIL;
 	}
 	f = fopen(log_path, "re");
@@ -298,7 +299,7 @@ static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_
 		ctl_warnx("%s: %s", log_path, strerror(errno));
 		return CTL_EXIT_FAIL;
 	}
-	r = audit_verify_log(f, pk, &rep);
+	r = audit_verify_log_keys(f, (const unsigned char (*)[32])pk, n_pk, NULL, &rep);
 	fclose(f);
 	if (r < 0) {
 		ctl_warnx("%s: %s", log_path, strerror(-r));
@@ -375,20 +376,47 @@ static int cmd_verify_daemon(struct ctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_pubkey(struct ctl_ctx *ctx, int argc, char **argv)
 {
-	json_t *reply = NULL, *pk;
-	int rc;
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *reply = NULL, *pk, *prev, *e;
+	bool all = false;
+	size_t i;
+	int c;
 
-	rc = ctl_operands(ctx, argc, argv, 0);
-	if (rc >= 0)
-		return rc;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			all = true;
+			break;
+		case 'h':
+			return ctl_help(ctx);
+		default:
+			return ctl_usage(ctx);
+		}
+	}
+	if (optind != argc)
+		return ctl_usage(ctx);
 	if (ctl_call(ctx, "io.roster.Audit.PublicKey", json_object(), &reply) < 0)
 		return CTL_EXIT_FAIL;
 	pk = ctl_member(reply, "pubkey", JSON_STRING);
+	prev = json_object_get(reply, "previous");
 	if (pk != NULL) {
-		if (ctx->json)
+		if (ctx->json) {
 			ctl_print_json(reply);
-		else
+		} else {
+			/*
+			 * --all: the earlier keys first, oldest first, then the one in
+			 * use; the file "audit verify --log --pubkey" takes.
+			 */
+			if (all)
+				json_array_foreach(prev, i, e)
+					if (json_is_string(e))
+						printf("%s\n", json_string_value(e));
 			printf("%s\n", json_string_value(pk));
+		}
 	}
 	json_decref(reply);
 	return pk != NULL ? CTL_EXIT_OK : CTL_EXIT_FAIL;
@@ -489,7 +517,7 @@ const struct ctl_cmd ctl_audit_cmds[] = {
 	{ "audit", "query", FILTERS, cmd_query },
 	{ "audit", "export", "--out FILE " FILTERS, cmd_export },
 	{ "audit", "verify", "[--log FILE --pubkey FILE]", cmd_verify },
-	{ "audit", "pubkey", "", cmd_pubkey },
+	{ "audit", "pubkey", "[--all]", cmd_pubkey },
 	{ "audit", "checkpoint", "", cmd_checkpoint },
 	{ "audit", "tail", "[--after SEQ]", cmd_tail },
 	{ "audit", "report", CTL_AUDIT_REPORT_USAGE, ctl_audit_report },

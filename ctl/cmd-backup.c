@@ -112,7 +112,7 @@ static int create_each(json_t *params, void *data)
 
 	if (b64 == NULL || !json_is_integer(json_object_get(params, "offset")) ||
 	    size <= BACKUP_HDR_SIZE + BACKUP_TAG_SIZE ||
-	    (uint64_t)size > BACKUP_DB_MAX + BACKUP_HDR_SIZE + KEYRING_SIZE + BACKUP_TAG_SIZE ||
+	    (uint64_t)size > BACKUP_DB_MAX + BACKUP_HDR_SIZE + KEYRING_MAX_SIZE + BACKUP_TAG_SIZE ||
 	    (st->size != 0 && (uint64_t)size != st->size) || off < 0 ||
 	    (uint64_t)off != st->written) {
 		ctl_warnx("the daemon's backup stream is malformed");
@@ -237,7 +237,8 @@ static int read_full(int fd, unsigned char *buf, size_t len)
 
 struct checked {
 	struct backup_hdr hdr;
-	unsigned char keyring[KEYRING_SIZE];
+	unsigned char keyring[KEYRING_MAX_SIZE];
+	size_t keyring_len;
 };
 
 /*
@@ -249,7 +250,7 @@ struct checked {
 static int check_backup(const char *file, const char *passfile, int out, bool progress,
 			const char *what, struct checked *ret)
 {
-	unsigned char head[BACKUP_HDR_SIZE + KEYRING_SIZE], tag[BACKUP_TAG_SIZE],
+	unsigned char head[BACKUP_HDR_SIZE + KEYRING_MAX_SIZE], tag[BACKUP_TAG_SIZE],
 		want[BACKUP_TAG_SIZE];
 	unsigned char key[BACKUP_MAC_KEY_BYTES];
 	crypto_generichash_state *mac = NULL;
@@ -277,11 +278,11 @@ static int check_backup(const char *file, const char *passfile, int out, bool pr
 		ctl_warnx("%s: not a regular file", file);
 		goto out;
 	}
-	if (sb.st_size < (off_t)sizeof(head) || read_full(fd, head, sizeof(head)) < 0) {
+	if (sb.st_size < BACKUP_HDR_SIZE || read_full(fd, head, BACKUP_HDR_SIZE) < 0) {
 		ctl_warnx("%s: too short to be a Roster backup", file);
 		goto out;
 	}
-	r = backup_hdr_parse(head, sizeof(head), &ret->hdr);
+	r = backup_hdr_parse(head, BACKUP_HDR_SIZE, &ret->hdr);
 	if (r == -EPROTONOSUPPORT) {
 		ctl_warnx("%s: a backup format version this rosterctl does not know", file);
 		goto out;
@@ -296,8 +297,14 @@ static int check_backup(const char *file, const char *passfile, int out, bool pr
 			  (unsigned long long)backup_file_size(&ret->hdr));
 		goto out;
 	}
-	memcpy(ret->keyring, head + BACKUP_HDR_SIZE, KEYRING_SIZE);
-	r = keyring_parse(ret->keyring, KEYRING_SIZE, &kh);
+	/* backup_hdr_parse bounds keyring_len to the lengths of the known formats. */
+	ret->keyring_len = ret->hdr.keyring_len;
+	if (read_full(fd, head + BACKUP_HDR_SIZE, ret->keyring_len) < 0) {
+		ctl_warnx("%s: too short to be a Roster backup", file);
+		goto out;
+	}
+	memcpy(ret->keyring, head + BACKUP_HDR_SIZE, ret->keyring_len);
+	r = keyring_parse(ret->keyring, ret->keyring_len, &kh);
 	if (r < 0) {
 		ctl_warnx("%s: the keyring inside is damaged or altered", file);
 		goto out;
@@ -306,7 +313,7 @@ static int check_backup(const char *file, const char *passfile, int out, bool pr
 	if (rc < 0)
 		goto out;
 	rc = CTL_E_FAIL;
-	r = keyring_unlock_buf(ret->keyring, KEYRING_SIZE, pass, passlen, &k);
+	r = keyring_unlock_buf(ret->keyring, ret->keyring_len, pass, passlen, &k);
 	if (r == -EACCES) {
 		ctl_warnx("%s: the passphrase does not open this backup's keyring (it must be the "
 			  "passphrase in force when the backup was made)", file);
@@ -325,7 +332,7 @@ static int check_backup(const char *file, const char *passfile, int out, bool pr
 	keys_backup_mac_key(k, key);
 	crypto_generichash_init(mac, key, sizeof(key), BACKUP_TAG_SIZE);
 	sodium_memzero(key, sizeof(key));
-	crypto_generichash_update(mac, head, sizeof(head));
+	crypto_generichash_update(mac, head, BACKUP_HDR_SIZE + ret->keyring_len);
 	progress_init(&prog, what, progress);
 	for (left = ret->hdr.db_len; left > 0;) {
 		size_t n = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
@@ -533,7 +540,7 @@ static int cmd_restore(struct ctl_ctx *ctx, int argc, char **argv)
 		goto fail;
 	}
 	fd = -1;
-	r = write_new(kr_tmp, c.keyring, sizeof(c.keyring));
+	r = write_new(kr_tmp, c.keyring, c.keyring_len);
 	if (r < 0) {
 		ctl_warnx("%s: %s", kr_tmp, strerror(-r));
 		goto fail;

@@ -621,7 +621,9 @@ void audit_stop(struct audit *a)
 /* ---- verification ------------------------------------------------------------ */
 
 struct verify {
-	const unsigned char *pubkey;
+	/* The keys trusted so far: the caller's, and those key rolls signed by them named. */
+	unsigned char (*trusted)[32];
+	size_t n_trusted;
 	int64_t expect_seq;
 	unsigned char running[32];
 	int64_t records;
@@ -641,18 +643,52 @@ static int bad(struct verify *v, int64_t seq, const char *why)
 	return 1;
 }
 
-static int verify_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
-		     const unsigned char *pubkey, const unsigned char *sig, void *data)
+static bool trusted(const struct verify *v, const unsigned char *pk)
 {
-	struct verify *v = data;
-	unsigned char msg[AUDIT_CP_MSG_BYTES];
+	for (size_t i = 0; i < v->n_trusted; i++)
+		if (sodium_memcmp(v->trusted[i], pk, 32) == 0)
+			return true;
+	return false;
+}
+
+static int trust(struct verify *v, const unsigned char *pk)
+{
 	void *p;
 
-	audit_checkpoint_message(seq, hash, time_us, msg);
-	if (crypto_sign_verify_detached(sig, msg, sizeof(msg), pubkey) != 0)
-		return bad(v, seq, "a checkpoint's signature does not verify");
-	if (sodium_memcmp(pubkey, v->pubkey, 32) != 0)
+	if (trusted(v, pk))
+		return 0;
+	if ((p = realloc(v->trusted, (v->n_trusted + 1) * sizeof(*v->trusted))) == NULL)
+		return -ENOMEM;
+	v->trusted = p;
+	memcpy(v->trusted[v->n_trusted++], pk, 32);
+	return 0;
+}
+
+static int verify_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
+		     const unsigned char *pubkey, const unsigned char *sig,
+		     const unsigned char *next_pubkey, void *data)
+{
+	struct verify *v = data;
+	unsigned char msg[AUDIT_KEYROLL_MSG_BYTES];
+	size_t len;
+	void *p;
+	int r;
+
+	if (next_pubkey != NULL) {
+		audit_keyroll_message(seq, hash, time_us, next_pubkey, msg);
+		len = AUDIT_KEYROLL_MSG_BYTES;
+	} else {
+		audit_checkpoint_message(seq, hash, time_us, msg);
+		len = AUDIT_CP_MSG_BYTES;
+	}
+	if (crypto_sign_verify_detached(sig, msg, len, pubkey) != 0)
+		return bad(v, seq, next_pubkey ? "a key roll's signature does not verify"
+					       : "a checkpoint's signature does not verify");
+	if (!trusted(v, pubkey))
 		return bad(v, seq, "a checkpoint is signed by a key that is not this registry's");
+	/* Checkpoints come in seq order: a key is trusted from its roll on. */
+	if (next_pubkey != NULL && (r = trust(v, next_pubkey)) < 0)
+		return r;
 	if ((p = realloc(v->cp_seq, (v->n_cp + 1) * sizeof(*v->cp_seq))) == NULL)
 		return -ENOMEM;
 	v->cp_seq = p;
@@ -693,20 +729,27 @@ static int verify_rec(const struct audit_fields *f, const unsigned char *prev,
 	return 0;
 }
 
-int audit_verify(struct store *s, const unsigned char pubkey[32], struct audit_verify_result *ret)
+int audit_verify(struct store *s, const unsigned char (*pubkeys)[32], size_t n_pubkeys,
+		 const unsigned char *current, struct audit_verify_result *ret)
 {
 	struct verify v;
-	int r;
+	int r = 0;
 
 	memset(&v, 0, sizeof(v));
-	v.pubkey = pubkey;
+	for (size_t i = 0; r == 0 && i < n_pubkeys; i++)
+		r = trust(&v, pubkeys[i]);
 	v.expect_seq = 1;
-	r = store_audit_walk(s, verify_rec, verify_cp, &v);
+	if (r == 0)
+		r = store_audit_walk(s, verify_rec, verify_cp, &v);
 	if (r == 0 && v.n_cp > 0 && v.cp_seq[v.n_cp - 1] >= v.expect_seq)
 		r = bad(&v, v.cp_seq[v.n_cp - 1], "a signed checkpoint covers records that are gone "
 			"(the chain was truncated)");
+	if (r == 0 && current != NULL && !trusted(&v, current))
+		r = bad(&v, v.expect_seq - 1, "the audit key in use was never announced by a key "
+			"roll in the chain");
 	free(v.cp_seq);
 	free(v.cp_hash);
+	free(v.trusted);
 	if (r < 0)
 		return r;
 	memset(ret, 0, sizeof(*ret));

@@ -177,8 +177,14 @@ struct audit_verify_result {
 
 /*
  * Check the whole chain in s: sequence without gaps, each prev_hash, each
- * hash recomputed, and every checkpoint's signature (by pubkey) and hash.
- * Returns 0 with *ret filled in (ret->ok says whether all is well), or a
- * negative errno if the trail could not be read.
+ * hash recomputed, and every checkpoint's signature and hash. A checkpoint
+ * must be signed by one of the n_pubkeys keys given, or by a key that a
+ * key roll (a checkpoint with next_pubkey, signed by a trusted key) named
+ * at an earlier or the same place in the chain. With current, that key must
+ * be trusted by the end (the key in use was announced by a key roll, or is
+ * one of pubkeys). Returns 0 with *ret filled
+ * in (ret->ok says whether all is well), or a negative errno if the trail
+ * could not be read.
  */
-int audit_verify(struct store *s, const unsigned char pubkey[32], struct audit_verify_result *ret);
+int audit_verify(struct store *s, const unsigned char (*pubkeys)[32], size_t n_pubkeys,
+		 const unsigned char *current, struct audit_verify_result *ret);

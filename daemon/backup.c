@@ -15,7 +15,7 @@ void backup_hdr_pack(const struct backup_hdr *h, unsigned char out[BACKUP_HDR_SI
 	memset(out, 0, BACKUP_HDR_SIZE);
 	memcpy(out, BACKUP_MAGIC, 8);
 	put_be(out + 8, BACKUP_VERSION, 4);
-	put_be(out + 12, KEYRING_SIZE, 4);
+	put_be(out + 12, h->keyring_len, 4);
 	put_be(out + 16, (uint64_t)h->created_us, 8);
 	put_be(out + 24, (uint64_t)h->audit_seq, 8);
 	memcpy(out + 32, h->audit_hash, 32);
@@ -38,7 +38,7 @@ int backup_hdr_parse(const unsigned char *buf, size_t len, struct backup_hdr *re
 	memcpy(h.audit_hash, buf + 32, 32);
 	h.db_len = get_be(buf + 64, 8);
 	/* Anything else would be a different format: refuse rather than guess. */
-	if (h.keyring_len != KEYRING_SIZE || h.db_len == 0 || h.db_len > BACKUP_DB_MAX ||
+	if ((h.keyring_len != KEYRING_SIZE && h.keyring_len != KEYRING_V1_SIZE) || h.db_len == 0 || h.db_len > BACKUP_DB_MAX ||
 	    h.created_us <= 0 || h.audit_seq < 0 || memcmp(buf + 72, zero, 8) != 0)
 		return -EBADMSG;
 	*ret = h;
@@ -47,6 +47,6 @@ int backup_hdr_parse(const unsigned char *buf, size_t len, struct backup_hdr *re
 
 uint64_t backup_file_size(const struct backup_hdr *h)
 {
-	/* The keyring's length is fixed by the format (backup_hdr_parse insists on it). */
-	return BACKUP_HDR_SIZE + (uint64_t)KEYRING_SIZE + h->db_len + BACKUP_TAG_SIZE;
+	/* The keyring is of one of the two lengths backup_hdr_parse accepts. */
+	return BACKUP_HDR_SIZE + (uint64_t)h->keyring_len + h->db_len + BACKUP_TAG_SIZE;
 }

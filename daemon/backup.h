@@ -11,7 +11,7 @@
  * Header (BACKUP_HDR_SIZE bytes, integers big-endian):
  *    0  magic "ROSTERBK"                 8
  *    8  format version (1)               4
- *   12  keyring length (KEYRING_SIZE)    4
+ *   12  keyring length                   4   KEYRING_SIZE, or KEYRING_V1_SIZE
  *   16  creation time, us since 1970     8
  *   24  audit head sequence              8
  *   32  audit head hash                 32
@@ -42,7 +42,7 @@ struct backup_hdr {
 	uint64_t db_len;
 };
 
-/* Encode h (version and keyring length are filled in here) into out. */
+/* Encode h (the version is filled in here; keyring_len is h's) into out. */
 void backup_hdr_pack(const struct backup_hdr *h, unsigned char out[BACKUP_HDR_SIZE]);
 
 /*

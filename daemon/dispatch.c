@@ -207,6 +207,18 @@ void dispatch(struct call *c)
 		return;
 	}
 	c->method = m;
+	/*
+	 * A key rotation has the database closed for a few seconds: say so
+	 * rather than "sealed", so that services retry instead of paging
+	 * someone. Public calls (Status) still answer, and a Seal is taken
+	 * for when the rotation ends: the brake never refuses.
+	 */
+	if (reg->state == REG_ROTATING && !(m->flags & M_PUBLIC) && m->fn != method_admin_seal) {
+		call_set_identity(c);
+		call_error_message(c, "io.roster.Busy", "a key rotation is in progress; try again in "
+				   "a few seconds");
+		return;
+	}
 	if (!authorize(c))
 		return;
 	switch (reg->state) {

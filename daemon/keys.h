@@ -7,17 +7,34 @@
  * whole file carries a BLAKE2b checksum so accidental or careless damage is
  * named as such before any passphrase is tried.
  *
- * Layout (all integers big-endian), KEYRING_SIZE bytes:
+ * Format 2 (written by this version; all integers big-endian), KEYRING_SIZE
+ * bytes:
  *    0  magic "ROSTERKR"            8
- *    8  format version (1)          4
+ *    8  format version (2)          4
  *   12  KDF algorithm (Argon2id13)  4
  *   16  opslimit                    8
  *   24  memlimit (bytes)            8
  *   32  salt                       16
  *   48  nonce                      24
  *   72  audit public key           32
- *  104  ciphertext: DEK (32) + audit secret key (64) + tag (16) = 112
- *  216  BLAKE2b-256 of bytes 0..215 32
+ *  104  flags                       4   bit 0: a data-key rotation is pending
+ *  108  retired audit keys (count)  4   0 to KEYRING_RETIRED_MAX
+ *  112  retired audit public keys  KEYRING_RETIRED_MAX * 32, unused ones zero
+ *  624  ciphertext: DEK (32) + audit secret key (64) + token key (32) +
+ *       next DEK (32, zero unless a rotation is pending) + tag (16) = 176
+ *  800  BLAKE2b-256 of bytes 0..799 32
+ *
+ * Format 1 (KEYRING_V1_SIZE bytes, still read; the first keyring this
+ * version rewrites becomes format 2) had the same first 104 bytes, then the
+ * ciphertext of DEK + audit secret key (112 bytes) at 104 and the checksum
+ * at 216; its token key is derived from the DEK.
+ *
+ * Why format 2 carries what it does: the token key is stored, not derived
+ * from the DEK, so that rotating the DEK keeps every service's token; the
+ * next DEK makes a data-key rotation crash-safe (see registry.c: whichever
+ * of the two keys opens the database is the one in force); the retired
+ * audit public keys keep old checkpoints verifiable after the audit key is
+ * rotated.
  *
  * Unwrapped keys live only in sodium_malloc memory (guard pages, mlocked)
  * and are wiped by keys_free(). This module never logs and never writes a
@@ -25,13 +42,19 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define KEYRING_MAGIC "ROSTERKR"
-#define KEYRING_VERSION 1
-#define KEYRING_SIZE 248
+#define KEYRING_VERSION 2
+#define KEYRING_SIZE 832
+#define KEYRING_V1_SIZE 248
+#define KEYRING_MAX_SIZE KEYRING_SIZE
 #define KEYRING_FILE "keyring"
+/* How many earlier audit keys a keyring remembers (one per audit-key rotation). */
+#define KEYRING_RETIRED_MAX 16
+#define KEYRING_FLAG_ROTATING 1u
 
 #define DEK_BYTES 32
 
@@ -44,10 +67,17 @@ struct keys {
 	unsigned char sign_sk[64];
 	unsigned char sign_pk[32];
 	/*
-	 * Key for hashing principals' tokens, derived from the DEK (never
-	 * stored), so a copy of the database alone cannot test guesses.
+	 * Key for hashing principals' tokens, kept in the keyring (derived
+	 * from the DEK in format 1), so a copy of the database alone cannot
+	 * test guesses.
 	 */
 	unsigned char token_key[32];
+	/* The DEK a pending rotation is moving to (rotating only). */
+	unsigned char next_dek[DEK_BYTES];
+	bool rotating;
+	/* Audit public keys used before sign_pk, oldest first. */
+	uint32_t n_retired;
+	unsigned char retired_pk[KEYRING_RETIRED_MAX][32];
 };
 
 /* The parsed, checksum-verified public part of a keyring file. */
@@ -59,7 +89,10 @@ struct keyring_hdr {
 	unsigned char salt[16];
 	unsigned char nonce[24];
 	unsigned char sign_pk[32];
-	unsigned char ct[112];
+	uint32_t flags;
+	uint32_t n_retired;
+	unsigned char retired_pk[KEYRING_RETIRED_MAX][32];
+	size_t size;            /* the image's length: KEYRING_SIZE or KEYRING_V1_SIZE */
 };
 
 /*
@@ -88,9 +121,10 @@ int keyring_unlock(const char *path, const char *pass, size_t passlen, struct ke
 
 /*
  * Read the keyring file at path into buf as it is on disk, after the checks
- * of keyring_check (for a backup, which carries the keyring wrapped).
+ * of keyring_check (for a backup, which carries the keyring wrapped); its
+ * length (KEYRING_SIZE, or KEYRING_V1_SIZE for format 1) in *ret_len.
  */
-int keyring_read(const char *path, unsigned char buf[KEYRING_SIZE]);
+int keyring_read(const char *path, unsigned char buf[KEYRING_MAX_SIZE], size_t *ret_len);
 
 /* Read and parse the keyring at path without unwrapping it (see keyring_unlock). */
 int keyring_check(const char *path, struct keyring_hdr *ret);
@@ -112,6 +146,22 @@ int keyring_rewrap(const char *path, const struct keys *k, const char *pass, siz
 int keyring_unlock_buf(const unsigned char *buf, size_t len, const char *pass, size_t passlen,
 		       struct keys **ret);
 
+/*
+ * Prepare k for an audit-key rotation: the current public key joins the
+ * retired ones and a new key pair takes its place. -ENOSPC when
+ * KEYRING_RETIRED_MAX keys are retired already (nothing changed).
+ */
+int keys_roll_sign(struct keys *k);
+
+/* Prepare k for a data-key rotation: a new random next_dek, rotating set. */
+void keys_begin_rotation(struct keys *k);
+
+/* Finish it: next_dek becomes the DEK (commit true) or is dropped (false). */
+void keys_end_rotation(struct keys *k, bool commit);
+
+/* Whether pk is k's audit key or one of its retired ones. */
+bool keys_knows_sign_pk(const struct keys *k, const unsigned char pk[32]);
+
 /* A copy of k in new locked memory (keys_free it), or NULL. */
 struct keys *keys_dup(const struct keys *k);
 
@@ -128,3 +178,5 @@ void keys_free(struct keys *k);
 
 /* The DEK as the SQLCipher raw-key literal x'<64 hex>' in locked memory; sodium_free it. */
 char *keys_dek_pragma(const struct keys *k);
+/* The same for any 32-byte key (the next DEK of a rotation). */
+char *keys_raw_pragma(const unsigned char key[DEK_BYTES]);

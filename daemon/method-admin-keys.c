@@ -48,7 +48,8 @@ struct backup_job {
 	char tmp_path[4096];
 	int fd;                         /* the database copy, already unlinked */
 	struct backup_hdr hdr;
-	unsigned char head[BACKUP_HDR_SIZE + KEYRING_SIZE];
+	unsigned char head[BACKUP_HDR_SIZE + KEYRING_MAX_SIZE];
+	size_t head_len;                /* the header and the keyring as it is */
 	crypto_generichash_state *mac;  /* locked memory */
 	uint64_t total;                 /* the whole file's size */
 	uint64_t sent;                  /* bytes sent (and hashed) so far */
@@ -78,6 +79,7 @@ static void backup_work(uv_work_t *w)
 	struct registry *reg = j->reg;
 	unsigned char key[BACKUP_MAC_KEY_BYTES];
 	struct stat st;
+	size_t klen;
 	int r;
 
 	/* A copy left by a daemon killed half-way holds nothing but ciphertext: replace it. */
@@ -94,11 +96,12 @@ static void backup_work(uv_work_t *w)
 	}
 	/* The open descriptor keeps the copy; no name is left behind for anyone. */
 	(void)unlink(j->tmp_path);
-	r = keyring_read(reg->keyring_path, j->head + BACKUP_HDR_SIZE);
+	r = keyring_read(reg->keyring_path, j->head + BACKUP_HDR_SIZE, &klen);
 	if (r < 0)
 		goto out;
+	j->head_len = BACKUP_HDR_SIZE + klen;
 	j->hdr.version = BACKUP_VERSION;
-	j->hdr.keyring_len = KEYRING_SIZE;
+	j->hdr.keyring_len = (uint32_t)klen;
 	j->hdr.created_us = now_usec();
 	j->hdr.db_len = (uint64_t)st.st_size;
 	backup_hdr_pack(&j->hdr, j->head);
@@ -132,11 +135,11 @@ static ssize_t backup_read(struct backup_job *j)
 	uint64_t db_off;
 	ssize_t n;
 
-	if (j->sent < sizeof(j->head)) {
-		memcpy(j->buf, j->head + j->sent, sizeof(j->head) - j->sent);
-		return (ssize_t)(sizeof(j->head) - j->sent);
+	if (j->sent < j->head_len) {
+		memcpy(j->buf, j->head + j->sent, j->head_len - j->sent);
+		return (ssize_t)(j->head_len - j->sent);
 	}
-	db_off = j->sent - sizeof(j->head);
+	db_off = j->sent - j->head_len;
 	n = (ssize_t)(j->hdr.db_len - db_off < BACKUP_CHUNK ? j->hdr.db_len - db_off : BACKUP_CHUNK);
 	do
 		n = pread(j->fd, j->buf, (size_t)n, (off_t)db_off);
@@ -395,22 +398,124 @@ static char *secret_dup(const char *s, size_t len)
 	return p;
 }
 
+static void rotate_done(int r, void *data)
+{
+	struct call *c = data;
+
+	switch (r) {
+	case 0:
+		log_info("keys rotated by uid %u", (unsigned)c->uid);
+		call_reply(c, NULL);
+		break;
+	case -EACCES:
+		log_warn("rotation refused: wrong passphrase (uid %u)", (unsigned)c->uid);
+		call_error_message(c, "io.roster.BadPassphrase",
+				   "the passphrase does not open the keyring; nothing was changed");
+		break;
+	case -EBUSY:
+		call_error_message(c, "io.roster.Busy", "another key operation or backup is running");
+		break;
+	case -EALREADY:
+		call_error(c, "io.roster.InvalidState",
+			   json_pack("{s:s}", "state", registry_state_name(c->srv->reg->state)));
+		break;
+	case -ENOSPC:
+		call_error_message(c, "io.roster.TooManyKeys",
+				   "the keyring remembers 16 earlier audit keys and has no room for "
+				   "another; nothing was changed");
+		break;
+	case -EBADMSG:
+	case -EPROTONOSUPPORT:
+	case -EINVAL:
+	case -EPERM:
+		call_error_message(c, "io.roster.KeyringCorrupt",
+				   "the keyring file is damaged, altered or not private; nothing "
+				   "was changed (see the daemon's log)");
+		break;
+	default:
+		call_error_message(c, "io.roster.InternalError",
+				   "the rotation failed; the registry holds the keys in force before "
+				   "it, or after it if the daemon's log says so");
+		break;
+	}
+}
+
+/* The rotate parameter: a non-empty array of "data" and "audit"; 0 if bad. */
+static unsigned rotate_param(const json_t *v)
+{
+	unsigned what = 0;
+	size_t i;
+	json_t *e;
+
+	if (json_array_size(v) == 0 || json_array_size(v) > 2)
+		return 0;
+	json_array_foreach(v, i, e) {
+		const char *s = json_string_value(e);
+
+		if (s != NULL && strcmp(s, "data") == 0)
+			what |= ROTATE_DATA_KEY;
+		else if (s != NULL && strcmp(s, "audit") == 0)
+			what |= ROTATE_AUDIT_KEY;
+		else
+			return 0;
+	}
+	return what;
+}
+
 void method_admin_rekey(struct call *c)
 {
-	static const char *const spec[] = { "passphrase:s", "new_passphrase:s" };
+	static const char *const spec[] = { "passphrase:s", "?new_passphrase:s", "?rotate:a" };
 	struct registry *reg = c->srv->reg;
 	char bad[VALIDATE_NAME_MAX];
 	const char *old, *new;
 	struct rekey_job *j;
 	size_t old_len, new_len;
+	const json_t *rot;
 
-	if (!validate_params(c->params, spec, 2, bad)) {
+	if (!validate_params(c->params, spec, 3, bad)) {
 		call_invalid_parameter(c, bad);
 		return;
 	}
 	old = passphrase_param(c->params, "passphrase", 1, &old_len);
 	if (old == NULL) {
 		call_invalid_parameter(c, "passphrase");
+		return;
+	}
+	rot = json_object_get(c->params, "rotate");
+	if (rot != NULL && !json_is_null(rot)) {
+		struct rotate_who who;
+		unsigned what = rotate_param(rot);
+
+		if (what == 0) {
+			call_error(c, "org.varlink.service.InvalidParameter",
+				   json_pack("{s:s, s:s}", "parameter", "rotate", "message",
+					     "rotate is [\"data\"], [\"audit\"] or both"));
+			return;
+		}
+		if (json_object_get(c->params, "new_passphrase") != NULL &&
+		    !json_is_null(json_object_get(c->params, "new_passphrase"))) {
+			call_error(c, "org.varlink.service.InvalidParameter",
+				   json_pack("{s:s, s:s}", "parameter", "new_passphrase", "message",
+					     "change the passphrase and rotate keys in separate calls"));
+			return;
+		}
+		memset(&who, 0, sizeof(who));
+		snprintf(who.principal, sizeof(who.principal), "%s", c->rec.principal[0]
+			 ? c->rec.principal : "bootstrap");
+		snprintf(who.role, sizeof(who.role), "%s", c->rec.role);
+		who.uid = c->uid;
+		who.gid = c->gid;
+		who.pid = c->pid;
+		log_info("key rotation (%s%s%s) started by uid %u", what & ROTATE_DATA_KEY ? "data key" : "",
+			 what == (ROTATE_DATA_KEY | ROTATE_AUDIT_KEY) ? " and " : "",
+			 what & ROTATE_AUDIT_KEY ? "audit key" : "", (unsigned)c->uid);
+		registry_rotate_async(reg, old, old_len, what, &who, rotate_done, c);
+		return;
+	}
+	if (json_object_get(c->params, "new_passphrase") == NULL) {
+		call_error(c, "org.varlink.service.InvalidParameter",
+			   json_pack("{s:s, s:s}", "parameter", "new_passphrase", "message",
+				     "give new_passphrase, or rotate"));
 		return;
 	}
 	new = passphrase_param(c->params, "new_passphrase", PASSPHRASE_MIN, &new_len);

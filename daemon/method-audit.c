@@ -117,7 +117,14 @@ void method_audit_verify(struct call *c)
 		call_invalid_parameter(c, badp);
 		return;
 	}
-	r = audit_verify(reg->store, reg->keys->sign_pk, &v);
+	/*
+	 * Trust starts from the registry's first audit key (the oldest retired
+	 * one) and moves on only through the key rolls in the chain, which must
+	 * lead to the key in use.
+	 */
+	r = audit_verify(reg->store,
+			 reg->keys->n_retired > 0 ? &reg->keys->retired_pk[0] : &reg->keys->sign_pk,
+			 1, reg->keys->sign_pk, &v);
 	if (r < 0) {
 		call_error_message(c, "io.roster.InternalError", "cannot read the audit trail");
 		return;
@@ -148,6 +155,7 @@ void method_audit_public_key(struct call *c)
 {
 	struct keyring_hdr h;
 	char bad_param[VALIDATE_NAME_MAX], hex[65];
+	json_t *prev, *reply;
 
 	if (!validate_params(c->params, NULL, 0, bad_param)) {
 		call_invalid_parameter(c, bad_param);
@@ -157,8 +165,18 @@ void method_audit_public_key(struct call *c)
 		call_error_message(c, "io.roster.KeyringCorrupt", "the keyring cannot be read");
 		return;
 	}
+	prev = json_array();
+	for (uint32_t i = 0; prev != NULL && i < h.n_retired; i++) {
+		sodium_bin2hex(hex, sizeof(hex), h.retired_pk[i], 32);
+		json_array_append_new(prev, json_string(hex));
+	}
 	sodium_bin2hex(hex, sizeof(hex), h.sign_pk, sizeof(h.sign_pk));
-	call_reply(c, json_pack("{s:s}", "pubkey", hex));
+	reply = prev != NULL ? json_pack("{s:s, s:o}", "pubkey", hex, "previous", prev) : NULL;
+	if (reply == NULL) {
+		call_error_message(c, "io.roster.InternalError", "out of memory");
+		return;
+	}
+	call_reply(c, reply);
 }
 
 /* ---- Tail ---------------------------------------------------------------------- */
@@ -204,6 +222,9 @@ static bool tail_pump_one(struct tail *t)
 	json_t *arr, *rec;
 	size_t i;
 
+	/* A key rotation closes the database for seconds: follow on when it reopens. */
+	if (reg->state == REG_ROTATING)
+		return true;
 	if (reg->state != REG_UNSEALED) {
 		call_stream_end(t->c, json_pack("{s:s, s:{s:s}}", "error", "io.roster.Sealed",
 						"parameters", "message", "the registry was sealed"));

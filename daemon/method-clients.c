@@ -763,6 +763,11 @@ static void export_pump(struct export_run *ex)
 		const char *id;
 		int r;
 
+		if (reg->state == REG_ROTATING) {
+			export_fail(ex, "io.roster.Busy", "a key rotation closed the database during "
+				    "the export");
+			return;
+		}
 		if (reg->state != REG_UNSEALED) {
 			export_fail(ex, "io.roster.Sealed", "the registry was sealed");
 			return;

@@ -36,6 +36,8 @@ const char *registry_state_name(enum reg_state s)
 		return "sealed";
 	case REG_UNSEALED:
 		return "unsealed";
+	case REG_ROTATING:
+		return "rotating";
 	}
 	return "unknown";
 }
@@ -86,7 +88,9 @@ int registry_open(struct registry *reg, uv_loop_t *loop, const char *state_dir)
 	reg->state_dir = strdup(state_dir);
 	reg->keyring_path = path_join(state_dir, KEYRING_FILE);
 	reg->db_path = path_join(state_dir, STORE_FILE);
-	if (reg->state_dir == NULL || reg->keyring_path == NULL || reg->db_path == NULL)
+	reg->rotate_path = path_join(state_dir, STORE_FILE ".rotate");
+	if (reg->state_dir == NULL || reg->keyring_path == NULL || reg->db_path == NULL ||
+	    reg->rotate_path == NULL)
 		return -ENOMEM;
 
 	r = keyring_check(reg->keyring_path, &hdr);
@@ -109,18 +113,21 @@ int registry_open(struct registry *reg, uv_loop_t *loop, const char *state_dir)
 	return 0;
 }
 
-void registry_seal(struct registry *reg)
+/*
+ * Stop the writer and the shipper and close every connection to the
+ * database, leaving the registry in state to_state with its keys.
+ */
+static void take_down(struct registry *reg, enum reg_state to_state)
 {
 	struct audit *a = reg->audit;
 
-	if (reg->state != REG_UNSEALED)
-		return;
 	/*
-	 * Sealed first, writer detached second: stopping the writer answers
+	 * The state first, writer detached second: stopping the writer answers
 	 * its last calls, which may start new ones on their connections, and
-	 * those must meet a sealed registry, not a writer that is going away.
+	 * those must meet a sealed (or rotating) registry, not a writer that is
+	 * going away.
 	 */
-	reg->state = REG_SEALED;
+	reg->state = to_state;
 	reg->audit = NULL;
 	audit_stop(a);
 	shipper_stop(reg->shipper);
@@ -131,6 +138,19 @@ void registry_seal(struct registry *reg)
 	auth_unload(&reg->auth, reg->store);
 	store_close(reg->store);
 	reg->store = NULL;
+}
+
+void registry_seal(struct registry *reg)
+{
+	if (reg->state == REG_ROTATING) {
+		/* Closed already; the keys go when the rotation's worker is done with the files. */
+		reg->seal_requested = true;
+		log_info("seal requested during a key rotation: the registry seals when it ends");
+		return;
+	}
+	if (reg->state != REG_UNSEALED)
+		return;
+	take_down(reg, REG_SEALED);
 	keys_free(reg->keys);
 	reg->keys = NULL;
 	log_info("registry sealed: keys wiped, database closed");
@@ -142,6 +162,7 @@ void registry_close(struct registry *reg)
 	free(reg->state_dir);
 	free(reg->keyring_path);
 	free(reg->db_path);
+	free(reg->rotate_path);
 	memset(reg, 0, sizeof(*reg));
 }
 
@@ -191,19 +212,16 @@ static int open_with(struct registry *reg, struct keys *k, struct store **ret)
 	return r;
 }
 
-int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
+/*
+ * With the database open as s under k: load principals, rebuild the guard,
+ * start the writer and the shipper, and become unsealed, taking k and s.
+ * On failure everything is released, k and s included.
+ */
+static int bring_up(struct registry *reg, struct keys *k, struct store *s)
 {
-	struct keys *k = NULL;
-	struct store *s = NULL;
 	int r;
 
-	if (reg->state != REG_SEALED)
-		return -EALREADY;
-	r = keyring_unlock(reg->keyring_path, pass, passlen, &k);
-	if (r < 0)
-		return r;
-	r = open_with(reg, k, &s);
-	if (r == 0 && (r = auth_load(&reg->auth, s, geteuid())) < 0)
+	if ((r = auth_load(&reg->auth, s, geteuid())) < 0)
 		log_err("cannot load principals and roles");
 	if (r == 0 && (r = guard_load(&reg->guard, s, &reg->auth)) < 0)
 		log_err("cannot rebuild the guard's state from the audit trail");
@@ -225,8 +243,74 @@ int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
 	reg->keys = k;
 	reg->store = s;
 	reg->state = REG_UNSEALED;
-	log_info("registry unsealed");
 	return 0;
+}
+
+/*
+ * The keyring says a data-key rotation was under way when the daemon
+ * stopped (a crash, a kill, a power cut). Exactly one of the two keys opens
+ * the database, and that one is in force: the old one if the copy had not
+ * yet replaced the file, the new one if it had. Settle the keys in k on it
+ * and rewrite the keyring without the other (with pass, which just opened
+ * it); a failure to rewrite is only logged, as the next unseal settles it
+ * again. Runs on a worker thread or at start-up, with no database open.
+ */
+static int settle_rotation(struct registry *reg, struct keys *k, const char *pass, size_t passlen)
+{
+	struct keys *probe;
+	int r_old, r_new, r;
+
+	if (!k->rotating)
+		return 0;
+	probe = keys_dup(k);
+	if (probe == NULL)
+		return -ENOMEM;
+	r_old = store_probe(reg->db_path, probe);
+	memcpy(probe->dek, k->next_dek, DEK_BYTES);
+	r_new = r_old == 0 ? -EACCES : store_probe(reg->db_path, probe);
+	keys_free(probe);
+	if (r_old == 0) {
+		log_warn("a data-key rotation was interrupted before it took effect: the database "
+			 "is under the old data key, which stays in force; run the rotation again");
+		keys_end_rotation(k, false);
+	} else if (r_new == 0) {
+		log_warn("a data-key rotation was interrupted after the database was replaced: "
+			 "finishing it (the new data key is in force)");
+		keys_end_rotation(k, true);
+	} else {
+		log_err("neither the data key nor the rotation's new key opens %s", reg->db_path);
+		return r_old == -EACCES && r_new == -EACCES ? -EACCES : (r_old < 0 ? r_old : r_new);
+	}
+	store_rotate_discard(reg->rotate_path);
+	r = keyring_rewrap(reg->keyring_path, k, pass, passlen, reg->kdf_opslimit, reg->kdf_memlimit);
+	if (r < 0)
+		log_warn("cannot rewrite the keyring after settling the rotation (%s); the next unseal "
+			 "will settle it again", strerror(-r));
+	return 0;
+}
+
+int registry_unseal_now(struct registry *reg, const char *pass, size_t passlen)
+{
+	struct keys *k = NULL;
+	struct store *s = NULL;
+	int r;
+
+	if (reg->state != REG_SEALED)
+		return -EALREADY;
+	r = keyring_unlock(reg->keyring_path, pass, passlen, &k);
+	if (r < 0)
+		return r;
+	r = settle_rotation(reg, k, pass, passlen);
+	if (r == 0)
+		r = open_with(reg, k, &s);
+	if (r < 0) {
+		keys_free(k);
+		return r;
+	}
+	r = bring_up(reg, k, s);
+	if (r == 0)
+		log_info("registry unsealed");
+	return r;
 }
 
 /* A key operation on the thread pool. */
@@ -254,9 +338,14 @@ static void key_op_work(uv_work_t *w)
 					    reg->kdf_opslimit, reg->kdf_memlimit, &op->keys);
 	else
 		op->result = keyring_unlock(reg->keyring_path, op->pass, op->passlen, &op->keys);
+	if (op->result == 0 && !op->init)
+		op->result = settle_rotation(reg, op->keys, op->pass, op->passlen);
 	sodium_memzero(op->pass, op->passlen);
-	if (op->result < 0)
+	if (op->result < 0) {
+		keys_free(op->keys);
+		op->keys = NULL;
 		return;
+	}
 	op->result = open_with(reg, op->keys, &op->store);
 	if (op->result == 0 && op->init) {
 		char uid[16];
@@ -286,29 +375,13 @@ static void key_op_done(uv_work_t *w, int status)
 	int r = status < 0 ? -ECANCELED : op->result;
 
 	reg->key_op_busy = false;
-	if (r == 0 && (r = auth_load(&reg->auth, op->store, geteuid())) < 0)
-		log_err("cannot load principals and roles");
-	if (r == 0 && (r = guard_load(&reg->guard, op->store, &reg->auth)) < 0)
-		log_err("cannot rebuild the guard's state from the audit trail");
-	if (r == 0 && (r = audit_start(&reg->audit, reg->loop, reg->db_path, op->keys,
-				       &reg->audit_cfg)) < 0)
-		log_err("cannot start the audit writer; staying sealed");
-	if (r == 0)
-		audit_set_commit_hook(reg->audit, on_audit_commit, reg);
-	if (r == 0 && (r = start_shipper(reg, op->keys)) < 0) {
-		audit_stop(reg->audit);
-		reg->audit = NULL;
-	}
-	if (r < 0 && op->result == 0) {
-		guard_free(&reg->guard);
-		auth_unload(&reg->auth, NULL);
+	if (r == 0) {
+		r = bring_up(reg, op->keys, op->store);   /* takes them, or frees them */
+	} else if (op->result == 0) {
 		store_close(op->store);
 		keys_free(op->keys);
 	}
 	if (r == 0) {
-		reg->keys = op->keys;
-		reg->store = op->store;
-		reg->state = REG_UNSEALED;
 		log_info(op->init ? "registry initialised and unsealed" : "registry unsealed");
 	} else if (r == -EACCES) {
 		log_warn("unseal refused: wrong passphrase");
@@ -371,4 +444,332 @@ void registry_unseal_async(struct registry *reg, const char *pass, size_t passle
 			   registry_cb cb, void *data)
 {
 	start_key_op(reg, false, 0, pass, passlen, cb, data);
+}
+
+/* ---- key rotation ------------------------------------------------------------ */
+
+struct rotate_op {
+	uv_work_t work;
+	struct registry *reg;
+	unsigned what;
+	struct rotate_who who;
+	char *pass;                   /* sodium_malloc'ed copy */
+	size_t passlen;
+	/*
+	 * The keys the files hold so far: a copy of the registry's at first,
+	 * then what each step that took effect made of them. The registry
+	 * reopens under these, whatever the outcome.
+	 */
+	struct keys *keys;
+	bool checked;                 /* the passphrase opened the keyring */
+	int result;
+	registry_cb cb;
+	void *data;
+};
+
+static void rotate_op_free(struct rotate_op *op)
+{
+	keys_free(op->keys);
+	sodium_free(op->pass);
+	free(op);
+}
+
+/*
+ * The record that says, inside the trail, that keys were rotated and by
+ * whom, appended before the rotation takes effect: the audit key's roll
+ * checkpoint is anchored on it, and a rotation cut short by a crash is on
+ * the record too. For an audit-key rotation, the checkpoint at this record
+ * is signed by the old key and names the new one (next_pk), in the same
+ * transaction.
+ */
+static int append_rotation_record(struct registry *reg, const struct rotate_op *op,
+				  const unsigned char *next_pk)
+{
+	unsigned char msg[AUDIT_KEYROLL_MSG_BYTES], sig[64], prev[32], hash[32];
+	struct audit_fields f;
+	struct store *s = NULL;
+	int r;
+
+	r = store_open(reg->db_path, op->keys, &s);
+	if (r < 0)
+		return r;
+	r = store_exec(s, "BEGIN IMMEDIATE");
+	if (r == 0)
+		r = store_audit_head(s, &f.seq, prev);
+	if (r == 0) {
+		f.seq++;
+		f.time_us = now_usec();
+		f.principal = op->who.principal;
+		f.uid = op->who.uid;
+		f.gid = op->who.gid;
+		f.pid = op->who.pid;
+		f.role = op->who.role;
+		f.method = "io.roster.Admin.Rekey";
+		f.ids = "";
+		f.fields = "";
+		f.records = 0;
+		f.result = "ok";
+		f.error = "";
+		f.alert = next_pk != NULL ? "KEYROLL" : "REKEY";
+		audit_hash(prev, &f, hash);
+		r = store_audit_append(s, &f, prev, hash);
+	}
+	if (r == 0 && next_pk != NULL) {
+		audit_keyroll_message(f.seq, hash, f.time_us, next_pk, msg);
+		crypto_sign_detached(sig, NULL, msg, sizeof(msg), op->keys->sign_sk);
+		r = store_audit_keyroll_add(s, f.seq, f.time_us, hash, op->keys->sign_pk, next_pk, sig);
+	}
+	if (r == 0)
+		r = store_exec(s, "COMMIT");
+	else
+		(void)store_exec(s, "ROLLBACK");
+	store_close(s);
+	if (r == 0)
+		log_info("rotation: record %lld (%s) committed", (long long)f.seq, f.alert);
+	return r;
+}
+
+/*
+ * The rotation proper, on the thread pool, with every connection to the
+ * database closed. Each step logs a line, so that an operator (and the
+ * crash test) can tell how far it got:
+ *
+ *  1. Append the rotation's record. For the audit key, with the key-roll
+ *     checkpoint, then write the keyring with the new audit key (the old
+ *     public key joins the retired ones). A crash between the two leaves
+ *     the old key in force, and its later checkpoints still verify, since
+ *     a verifier that was told of the new key keeps trusting the old.
+ *  2. Data key: write the keyring with a new DEK beside the old one
+ *     ("pending"), then copy the database into roster.db.rotate under the
+ *     new key and check the copy (store_rotate_copy).
+ *  3. Rename the copy over roster.db and fsync the directory. This rename
+ *     is the commit point: before it the old key opens roster.db, after it
+ *     the new one, and the pending keyring holds both.
+ *  4. Write the keyring with the new DEK alone.
+ *
+ * An export into a new file and a rename, rather than PRAGMA rekey in
+ * place: rekey rewrites every page of the live file in one transaction
+ * whose journal must be replayed under the right key after a crash, with
+ * the keyring (another file) changed separately; the copy is checked
+ * before it replaces anything, and the old file stays whole until the
+ * rename.
+ */
+static void rotate_work(uv_work_t *w)
+{
+	struct rotate_op *op = w->data;
+	struct registry *reg = op->reg;
+	struct keys *disk = NULL, *next = NULL;
+	char wal[4096];
+	struct stat st;
+	int r;
+
+	if (!op->checked) {
+		/* The passphrase in force must open the keyring: holding a session is not enough. */
+		r = keyring_unlock(reg->keyring_path, op->pass, op->passlen, &disk);
+		if (r == 0 && (disk->rotating ||
+			       sodium_memcmp(disk->dek, op->keys->dek, DEK_BYTES) != 0 ||
+			       sodium_memcmp(disk->sign_sk, op->keys->sign_sk, 64) != 0)) {
+			log_err("rotation: the keyring on disk does not hold the keys in use; not rotating");
+			r = -EBADMSG;
+		}
+		keys_free(disk);
+		op->result = r;
+		return;
+	}
+	next = keys_dup(op->keys);
+	if (next == NULL) {
+		op->result = -ENOMEM;
+		return;
+	}
+	if (op->what & ROTATE_AUDIT_KEY) {
+		r = keys_roll_sign(next);
+		if (r == 0)
+			r = append_rotation_record(reg, op, next->sign_pk);
+		if (r == 0) {
+			r = keyring_rewrap(reg->keyring_path, next, op->pass, op->passlen,
+					   reg->kdf_opslimit, reg->kdf_memlimit);
+			if (r < 0)
+				log_err("rotation: cannot write the keyring with the new audit key (%s); "
+					"the old key stays in force", strerror(-r));
+		}
+		if (r < 0)
+			goto out;
+		/* From here on the new audit key is the one on disk. */
+		keys_free(op->keys);
+		op->keys = keys_dup(next);
+		if (op->keys == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+		log_info("rotation: the audit key is rotated; the keyring holds the new one");
+	} else {
+		r = append_rotation_record(reg, op, NULL);
+		if (r < 0)
+			goto out;
+	}
+	if (!(op->what & ROTATE_DATA_KEY))
+		goto out;
+
+	keys_begin_rotation(next);
+	/* A copy left by an earlier rotation that was cut short holds nothing we need. */
+	store_rotate_discard(reg->rotate_path);
+	r = keyring_rewrap(reg->keyring_path, next, op->pass, op->passlen, reg->kdf_opslimit,
+			   reg->kdf_memlimit);
+	if (r < 0) {
+		log_err("rotation: cannot write the pending keyring (%s)", strerror(-r));
+		goto out;
+	}
+	log_info("rotation: pending keyring written; copying the database under the new data key");
+	r = store_rotate_copy(reg->db_path, next, next->next_dek, reg->rotate_path);
+	if (r == 0 && ((size_t)snprintf(wal, sizeof(wal), "%s-wal", reg->db_path) >= sizeof(wal) ||
+		       (lstat(wal, &st) == 0 && st.st_size > 0))) {
+		/* Never put the copy beside a WAL of the old file: it would be replayed into it. */
+		log_err("rotation: %s is not empty after the last connection closed", wal);
+		r = -EBUSY;
+	}
+	if (r == 0) {
+		(void)unlink(wal);
+		log_info("rotation: copy checked; replacing the database");
+		if (rename(reg->rotate_path, reg->db_path) < 0) {
+			r = -errno;
+			log_err("rotation: renaming the copy: %s", strerror(-r));
+		}
+	}
+	if (r < 0) {
+		/* Not committed: the old key stays in force; say so in the keyring too. */
+		store_rotate_discard(reg->rotate_path);
+		keys_end_rotation(next, false);
+		if (keyring_rewrap(reg->keyring_path, next, op->pass, op->passlen, reg->kdf_opslimit,
+				   reg->kdf_memlimit) < 0)
+			log_warn("rotation: cannot rewrite the keyring after the failed copy; the next "
+				 "unseal settles it");
+		goto out;
+	}
+	/*
+	 * The rename is durable once its directory is. Until then a crash
+	 * could bring the old file back, so the keyring must keep the old key:
+	 * if the fsync fails, the pending keyring stays, and the next unseal
+	 * keeps whichever key opens the file it finds.
+	 */
+	keys_end_rotation(next, true);
+	keys_free(op->keys);
+	op->keys = keys_dup(next);
+	if (op->keys == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = fsync_parent_dir(reg->db_path);
+	if (r < 0) {
+		log_warn("rotation: fsync of the state directory failed (%s); the keyring keeps both "
+			 "data keys until the next unseal settles it", strerror(-r));
+		r = 0;
+		goto out;
+	}
+	log_info("rotation: database replaced; writing the keyring with the new data key alone");
+	if (keyring_rewrap(reg->keyring_path, next, op->pass, op->passlen, reg->kdf_opslimit,
+			   reg->kdf_memlimit) < 0)
+		log_warn("rotation: cannot write the final keyring; the pending one still opens the "
+			 "registry and the next unseal finishes it");
+	else
+		log_info("rotation: the data key is rotated");
+out:
+	keys_free(next);
+	op->result = r;
+}
+
+static void rotate_done(uv_work_t *w, int status)
+{
+	struct rotate_op *op = w->data;
+	struct registry *reg = op->reg;
+	struct store *s = NULL;
+	struct keys *k;
+	int r = status < 0 ? -ECANCELED : op->result;
+
+	if (!op->checked) {
+		if (r == 0 && reg->state != REG_UNSEALED)
+			r = -EALREADY;          /* sealed meanwhile */
+		if (r < 0) {
+			reg->key_op_busy = false;
+			op->cb(r, op->data);
+			rotate_op_free(op);
+			return;
+		}
+		op->checked = true;
+		take_down(reg, REG_ROTATING);
+		if (uv_queue_work(reg->loop, &op->work, rotate_work, rotate_done) == 0)
+			return;
+		r = -ENOMEM;
+		op->result = r;
+	}
+	/* Reopen under whatever the files now hold (op->keys), unless a Seal came. */
+	reg->key_op_busy = false;
+	keys_free(reg->keys);
+	reg->keys = NULL;
+	k = op->keys;
+	op->keys = NULL;
+	if (reg->seal_requested) {
+		reg->seal_requested = false;
+		reg->state = REG_SEALED;
+		keys_free(k);
+		log_info("registry sealed after the rotation: keys wiped, database closed");
+	} else {
+		int ro = k != NULL ? open_with(reg, k, &s) : -ENOMEM;
+
+		if (ro == 0)
+			ro = bring_up(reg, k, s);
+		else
+			keys_free(k);
+		if (ro < 0) {
+			reg->state = REG_SEALED;
+			log_err("cannot reopen the registry after the rotation (%s); it is sealed: "
+				"unseal it", strerror(-ro));
+			if (r == 0)
+				r = ro;
+		}
+	}
+	op->cb(r, op->data);
+	rotate_op_free(op);
+}
+
+void registry_rotate_async(struct registry *reg, const char *pass, size_t passlen,
+			   unsigned what, const struct rotate_who *who, registry_cb cb,
+			   void *data)
+{
+	struct rotate_op *op;
+
+	if (reg->key_op_busy || reg->backup_busy) {
+		cb(-EBUSY, data);
+		return;
+	}
+	if (reg->state != REG_UNSEALED) {
+		cb(-EALREADY, data);
+		return;
+	}
+	if ((what & ROTATE_AUDIT_KEY) && reg->keys->n_retired >= KEYRING_RETIRED_MAX) {
+		cb(-ENOSPC, data);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL || (op->pass = sodium_malloc(passlen + 1)) == NULL ||
+	    (op->keys = keys_dup(reg->keys)) == NULL) {
+		if (op != NULL)
+			rotate_op_free(op);
+		cb(-ENOMEM, data);
+		return;
+	}
+	memcpy(op->pass, pass, passlen);
+	op->pass[passlen] = '\0';
+	op->passlen = passlen;
+	op->reg = reg;
+	op->what = what;
+	op->who = *who;
+	op->cb = cb;
+	op->data = data;
+	op->work.data = op;
+	if (uv_queue_work(reg->loop, &op->work, rotate_work, rotate_done) < 0) {
+		rotate_op_free(op);
+		cb(-ENOMEM, data);
+		return;
+	}
+	reg->key_op_busy = true;
 }

@@ -3,6 +3,7 @@
  * go with it.
  *
  *   uninitialized --Init--> unsealed --Seal--> sealed --Unseal--> unsealed
+ *   unsealed --Rekey(rotate)--> rotating --> unsealed (or sealed, if a Seal came)
  *
  * "uninitialized": no keyring in the state directory. "sealed": a keyring,
  * but no key in memory and the database closed. "unsealed": keys in locked
@@ -34,6 +35,25 @@ enum reg_state {
 	REG_UNINITIALIZED,
 	REG_SEALED,
 	REG_UNSEALED,
+	/*
+	 * A key rotation has closed the database to copy it or to roll the
+	 * audit key: the keys are in memory, but no call can be served (they
+	 * get io.roster.Busy) until it reopens, seconds later.
+	 */
+	REG_ROTATING,
+};
+
+/* What a rotation rotates (registry_rotate_async). */
+#define ROTATE_DATA_KEY 1u
+#define ROTATE_AUDIT_KEY 2u
+
+/* Who asked for a rotation: its record (alert KEYROLL or REKEY) names them. */
+struct rotate_who {
+	char principal[AUTH_NAME_MAX + 1];
+	char role[AUTH_NAME_MAX + 1];
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
 };
 
 struct registry {
@@ -41,6 +61,7 @@ struct registry {
 	char *state_dir;
 	char *keyring_path;
 	char *db_path;
+	char *rotate_path;             /* a data-key rotation's copy, until it is renamed */
 	enum reg_state state;
 	struct keys *keys;             /* non-NULL only while unsealed */
 	struct store *store;           /* non-NULL only while unsealed */
@@ -62,6 +83,8 @@ struct registry {
 	 * other backups out.
 	 */
 	bool backup_busy;
+	/* A Seal came during a rotation: stay sealed when it ends. */
+	bool seal_requested;
 	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */
 	size_t kdf_memlimit;
 };
@@ -99,5 +122,29 @@ void registry_init_async(struct registry *reg, const char *pass, size_t passlen,
 void registry_unseal_async(struct registry *reg, const char *pass, size_t passlen,
 			   registry_cb cb, void *data);
 
-/* Wipe the keys and close the database. Nothing happens if not unsealed. */
+/*
+ * Wipe the keys and close the database. Nothing happens if not unsealed.
+ * During a rotation, the registry seals as soon as the rotation ends.
+ */
 void registry_seal(struct registry *reg);
+
+/*
+ * Rotate the data key, the audit signing key or both (what: ROTATE_*), on
+ * the thread pool; pass must be the passphrase in force (it also wraps the
+ * new keyring). The registry is REG_ROTATING meanwhile. cb runs on the loop
+ * thread with 0, -EACCES (wrong passphrase), -EBUSY (another key operation
+ * or a backup), -EALREADY (not unsealed), -ENOSPC (KEYRING_RETIRED_MAX audit
+ * keys retired already), -EBADMSG (the keyring on disk is not the one in
+ * use) or another negative errno; nothing was rotated unless 0, except
+ * that an audit-key roll done before a failed data-key copy stands.
+ *
+ * The data key is rotated by copying the database into a new file under
+ * the new key (sqlcipher_export) and renaming it over the old one, with a
+ * keyring that holds both keys meanwhile: whichever key opens the file is
+ * the one in force, so a crash at any point leaves the old state or the
+ * new one, and the next unseal finishes or undoes the keyring's part
+ * (registry_unseal_*). See the comment above rotate_work for the steps.
+ */
+void registry_rotate_async(struct registry *reg, const char *pass, size_t passlen,
+			   unsigned what, const struct rotate_who *who, registry_cb cb,
+			   void *data);

@@ -350,6 +350,9 @@ static int on_checkpoint(const struct ship_checkpoint *c, void *data)
 	tag_hex(s, e, "hash", c->hash, &err);
 	tag_hex(s, e, "pubkey", c->pubkey, &err);
 	tag_hex(s, e, "sig", c->sig, &err);
+	/* A key roll: signed by pubkey over the keyroll message, naming the next key. */
+	if (c->next_pubkey.n > 0)
+		tag_hex(s, e, "next_pubkey", c->next_pubkey, &err);
 	if (err == 0)
 		err = append_message(s, e, EVT_PRI_INFO, c->time_us, "CHECKPOINT", c->seq);
 	evt_rec_free(e);

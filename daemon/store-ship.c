@@ -39,7 +39,7 @@ static const char *const ship_sql[SS__MAX] = {
 	[SS_RECORDS] = "SELECT seq, time_us, principal, uid, gid, pid, role, method, ids, "
 		       "fields, records, result, error, alert, prev_hash, hash "
 		       "FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-	[SS_CHECKPOINTS] = "SELECT seq, time_us, hash, pubkey, sig FROM audit_checkpoints "
+	[SS_CHECKPOINTS] = "SELECT seq, time_us, hash, pubkey, sig, next_pubkey FROM audit_checkpoints "
 			   "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	/* max(): the cursor never moves back, whatever a caller passes. */
 	[SS_ADVANCE] = "UPDATE audit_ship SET record_seq = max(record_seq, ?1), "
@@ -217,6 +217,7 @@ static void row_checkpoint(sqlite3_stmt *st, struct ship_checkpoint *c)
 	c->hash = col_bytes(st, 2);
 	c->pubkey = col_bytes(st, 3);
 	c->sig = col_bytes(st, 4);
+	c->next_pubkey = col_bytes(st, 5);
 }
 
 /* Step st: 1 with a row, 0 at the end, or a negative errno. */

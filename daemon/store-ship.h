@@ -51,6 +51,7 @@ struct ship_checkpoint {
 	struct ship_bytes hash;
 	struct ship_bytes pubkey;
 	struct ship_bytes sig;
+	struct ship_bytes next_pubkey;  /* a key roll's next key; empty for other checkpoints */
 };
 
 /*

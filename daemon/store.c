@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,6 +388,188 @@ out:
 	if (r < 0)
 		unlink(dst_path);
 	return r;
+}
+
+/* What a rotation's copy must have of its source: clients, checkpoints, audit head. */
+struct rotate_facts {
+	int64_t clients, checkpoints, head_seq;
+	unsigned char head_hash[32];
+};
+
+static int rotate_facts(sqlite3 *db, struct rotate_facts *f)
+{
+	static const char *const sql[] = {
+		"SELECT count(*) FROM clients",
+		"SELECT count(*) FROM audit_checkpoints",
+		"SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	};
+	int64_t *out[] = { &f->clients, &f->checkpoints, &f->head_seq };
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK)
+			return -EIO;
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*out[i] = sqlite3_column_int64(st, 0);
+			if (i == 2 && sqlite3_column_bytes(st, 1) == 32)
+				memcpy(f->head_hash, sqlite3_column_blob(st, 1), 32);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return -EIO;
+	}
+	return 0;
+}
+
+int store_rotate_copy(const char *path, const struct keys *k, const unsigned char *next_dek,
+		      const char *dst_path)
+{
+	struct rotate_facts before, after;
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_stmt *st = NULL;
+	struct keys *nk = NULL;
+	char cv[64], check[64], *lit = NULL;
+	int fd, rc, r, logged = 0, done_frames = 0;
+
+	/*
+	 * The copy's file is made here, empty, private and new (an empty file
+	 * is a valid empty database to SQLite): ATTACH would otherwise create
+	 * it with whatever mode, or open a file someone had put there.
+	 */
+	fd = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? -EEXIST : -errno;
+	close(fd);
+	r = store_connect(path, k, 0, "rotate", &src, cv, sizeof(cv));
+	if (r < 0)
+		goto out;
+	/*
+	 * Everything committed goes into the main file and the WAL is cut to
+	 * nothing: the file alone is then the whole database, so replacing it
+	 * by its copy loses nothing, and no WAL of the old key is left for
+	 * the new file to replay.
+	 */
+	rc = sqlite3_wal_checkpoint_v2(src, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &done_frames);
+	if (rc != SQLITE_OK || logged != done_frames) {
+		log_err("rotate: cannot checkpoint the WAL (%s): another connection is open",
+			sqlite3_errstr(rc));
+		r = -EBUSY;
+		goto out;
+	}
+	if (rotate_facts(src, &before) < 0) {
+		log_err("rotate: reading the source: %s", sqlite3_errmsg(src));
+		r = -EIO;
+		goto out;
+	}
+	lit = keys_raw_pragma(next_dek);
+	if (lit == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* The key as a bound parameter: never spelled into SQL text. */
+	rc = sqlite3_prepare_v2(src, "ATTACH DATABASE ?1 AS rotate KEY ?2", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, dst_path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, lit, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_OK) {
+		log_err("rotate: attaching the copy: %s", sqlite3_errmsg(src));
+		r = -EIO;
+		goto out;
+	}
+	if (sqlite3_exec(src, "PRAGMA rotate.cipher_page_size = 4096", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(src, "SELECT sqlcipher_export('rotate')", NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("rotate: exporting: %s", sqlite3_errmsg(src));
+		r = -EIO;
+		goto out;
+	}
+	if (sqlite3_exec(src, "DETACH DATABASE rotate", NULL, NULL, NULL) != SQLITE_OK) {
+		log_err("rotate: detaching the copy: %s", sqlite3_errmsg(src));
+		r = -EIO;
+		goto out;
+	}
+	/* Now the copy, as the daemon will open it: under the new key alone. */
+	nk = keys_dup(k);
+	if (nk == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(nk->dek, next_dek, DEK_BYTES);
+	r = store_connect(dst_path, nk, 0, "rotate (the copy)", &dst, cv, sizeof(cv));
+	if (r < 0)
+		goto out;
+	/* Every page is read, so decrypted and authenticated under the new key. */
+	if (!store_query_text(dst, "PRAGMA quick_check", check, sizeof(check), &rc) ||
+	    strcmp(check, "ok") != 0) {
+		log_err("rotate: the copy fails its check: %s", rc == SQLITE_OK ? check
+			: sqlite3_errmsg(dst));
+		r = -EIO;
+		goto out;
+	}
+	if (rotate_facts(dst, &after) < 0 || after.clients != before.clients ||
+	    after.checkpoints != before.checkpoints || after.head_seq != before.head_seq ||
+	    sodium_memcmp(after.head_hash, before.head_hash, 32) != 0) {
+		log_err("rotate: the copy does not hold what the source holds");
+		r = -EIO;
+		goto out;
+	}
+	/* WAL from the first open on, like every database the daemon opens. */
+	if (!store_query_text(dst, "PRAGMA journal_mode = WAL", check, sizeof(check), NULL) ||
+	    strcmp(check, "wal") != 0) {
+		log_err("rotate: cannot switch the copy to WAL");
+		r = -EIO;
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	sodium_free(lit);
+	keys_free(nk);
+	if (dst != NULL && sqlite3_close(dst) != SQLITE_OK && r == 0) {
+		log_err("rotate: closing the copy: %s", sqlite3_errmsg(dst));
+		r = -EIO;
+	}
+	if (src != NULL && sqlite3_close(src) != SQLITE_OK && r == 0) {
+		log_err("rotate: closing the source: %s", sqlite3_errmsg(src));
+		r = -EIO;
+	}
+	if (r == 0) {
+		/* SQLite synced the export's commit; this makes the file's length and mode safe too. */
+		fd = open(dst_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fsync(fd) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (r < 0)
+		store_rotate_discard(dst_path);
+	return r;
+}
+
+int store_probe(const char *path, const struct keys *k)
+{
+	sqlite3 *db = NULL;
+	char cv[64];
+	int r = store_connect(path, k, 0, "probe", &db, cv, sizeof(cv));
+
+	sqlite3_close(db);
+	return r;
+}
+
+void store_rotate_discard(const char *dst_path)
+{
+	static const char *const sfx[] = { "", "-journal", "-wal", "-shm" };
+	char p[4096];
+
+	for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++)
+		if ((size_t)snprintf(p, sizeof(p), "%s%s", dst_path, sfx[i]) < sizeof(p))
+			(void)unlink(p);
 }
 
 void store_close(struct store *s)
@@ -1074,6 +1257,27 @@ int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
 	return rc == SQLITE_DONE ? 0 : db_fail(s, "adding a checkpoint");
 }
 
+int store_audit_keyroll_add(struct store *s, int64_t seq, int64_t time_us,
+			    const unsigned char hash[32], const unsigned char pubkey[32],
+			    const unsigned char next_pubkey[32], const unsigned char sig[64])
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO audit_checkpoints (seq, time_us, hash, pubkey, sig, "
+			       "next_pubkey) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, time_us);
+	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, pubkey, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, sig, 64, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, next_pubkey, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "adding a key-roll checkpoint");
+}
+
 #define AUDIT_COLS "seq, time_us, principal, uid, gid, pid, role, method, ids, fields, records, " \
 	"result, error, alert, prev_hash, hash"
 
@@ -1217,7 +1421,8 @@ int store_audit_walk(struct store *s,
 		     int (*rec)(const struct audit_fields *f, const unsigned char *prev,
 				const unsigned char *hash, void *data),
 		     int (*cp)(int64_t seq, int64_t time_us, const unsigned char *hash,
-			       const unsigned char *pubkey, const unsigned char *sig, void *data),
+			       const unsigned char *pubkey, const unsigned char *sig,
+			       const unsigned char *next_pubkey, void *data),
 		     void *data)
 {
 	static const unsigned char zero[64];
@@ -1227,8 +1432,8 @@ int store_audit_walk(struct store *s,
 	/* One read transaction, so the walk sees one consistent snapshot. */
 	if (exec(s, "BEGIN") < 0)
 		return -EIO;
-	if (sqlite3_prepare_v2(s->db, "SELECT seq, time_us, hash, pubkey, sig FROM audit_checkpoints "
-			       "ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, time_us, hash, pubkey, sig, next_pubkey "
+			       "FROM audit_checkpoints ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
 		r = db_fail(s, "preparing");
 		goto out;
 	}
@@ -1236,7 +1441,10 @@ int store_audit_walk(struct store *s,
 		r = cp(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		       sqlite3_column_bytes(st, 2) == 32 ? sqlite3_column_blob(st, 2) : zero,
 		       sqlite3_column_bytes(st, 3) == 32 ? sqlite3_column_blob(st, 3) : zero,
-		       sqlite3_column_bytes(st, 4) == 64 ? sqlite3_column_blob(st, 4) : zero, data);
+		       sqlite3_column_bytes(st, 4) == 64 ? sqlite3_column_blob(st, 4) : zero,
+		       /* A key roll names the next key; a damaged one (not 32 bytes) names zeros. */
+		       sqlite3_column_type(st, 5) == SQLITE_NULL ? NULL
+		       : sqlite3_column_bytes(st, 5) == 32 ? sqlite3_column_blob(st, 5) : zero, data);
 	if (r == 0 && rc != SQLITE_DONE)
 		r = db_fail(s, "walking the checkpoints");
 	sqlite3_finalize(st);

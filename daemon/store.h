@@ -151,6 +151,34 @@ int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
 			       const unsigned char hash[32], const unsigned char pubkey[32],
 			       const unsigned char sig[64]);
 
+/* A key-roll checkpoint (doc/audit-format.md): signed by pubkey, naming next_pubkey. */
+int store_audit_keyroll_add(struct store *s, int64_t seq, int64_t time_us,
+			    const unsigned char hash[32], const unsigned char pubkey[32],
+			    const unsigned char next_pubkey[32], const unsigned char sig[64]);
+
+/*
+ * The copy step of a data-key rotation. With no other connection open on
+ * path (the caller has closed them all): checkpoint the WAL into the file
+ * and truncate it, export the whole database with sqlcipher_export() into
+ * a new file dst_path keyed with next_dek, and check the copy: every page
+ * opens under next_dek (PRAGMA quick_check), and it has the same number of
+ * clients and the same audit head as the source. The copy is fsynced and
+ * closed; dst_path must not exist. Returns 0, -EEXIST, -EBUSY (something
+ * still holds the database), -EIO (see the log) or -ENOMEM; on failure
+ * dst_path is removed.
+ */
+int store_rotate_copy(const char *path, const struct keys *k, const unsigned char *next_dek,
+		      const char *dst_path);
+
+/*
+ * Whether k's DEK opens the database at path: 0, -EACCES (it does not) or
+ * another negative errno. Opens nothing for writing and changes nothing.
+ */
+int store_probe(const char *path, const struct keys *k);
+
+/* Remove a rotation's copy and whatever SQLite kept beside it (journal, WAL, shm). */
+void store_rotate_discard(const char *dst_path);
+
 /* Filters for store_audit_query; NULL / 0 / false mean "any". */
 struct audit_filter {
 	const char *client;
@@ -177,7 +205,8 @@ int store_audit_walk(struct store *s,
 		     int (*rec)(const struct audit_fields *f, const unsigned char *prev,
 				const unsigned char *hash, void *data),
 		     int (*cp)(int64_t seq, int64_t time_us, const unsigned char *hash,
-			       const unsigned char *pubkey, const unsigned char *sig, void *data),
+			       const unsigned char *pubkey, const unsigned char *sig,
+			       const unsigned char *next_pubkey, void *data),
 		     void *data);
 
 /* One record by seq as a Record object; -ENOENT if none. */

@@ -75,3 +75,16 @@ void audit_checkpoint_message(int64_t seq, const unsigned char hash[AUDIT_HASH_B
 	memcpy(out + 29, hash, AUDIT_HASH_BYTES);
 	put_be(out + 61, (uint64_t)time_us, 8);
 }
+
+void audit_keyroll_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTES],
+			   int64_t time_us, const unsigned char next_pubkey[32],
+			   unsigned char out[AUDIT_KEYROLL_MSG_BYTES])
+{
+	static const char tag[] = "roster.keyroll.v1";
+
+	memcpy(out, tag, sizeof(tag));                  /* 18 bytes with the NUL */
+	put_be(out + 18, (uint64_t)seq, 8);
+	memcpy(out + 26, hash, AUDIT_HASH_BYTES);
+	put_be(out + 58, (uint64_t)time_us, 8);
+	memcpy(out + 66, next_pubkey, 32);
+}

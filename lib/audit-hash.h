@@ -11,6 +11,8 @@
 #define AUDIT_HASH_BYTES 32
 /* "roster.checkpoint.v1" NUL u64 seq, 32-byte hash, u64 time. */
 #define AUDIT_CP_MSG_BYTES (21 + 8 + 32 + 8)
+/* "roster.keyroll.v1" NUL u64 seq, 32-byte hash, u64 time, the next public key. */
+#define AUDIT_KEYROLL_MSG_BYTES (18 + 8 + 32 + 8 + 32)
 
 /* A record's fields in canonical order; strings are never NULL ("" for none). */
 struct audit_fields {
@@ -37,3 +39,12 @@ void audit_hash(const unsigned char prev[AUDIT_HASH_BYTES], const struct audit_f
 /* The bytes a checkpoint's Ed25519 signature covers. */
 void audit_checkpoint_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTES],
 			      int64_t time_us, unsigned char out[AUDIT_CP_MSG_BYTES]);
+
+/*
+ * The bytes a key-roll checkpoint's signature covers: signed with the audit
+ * key being retired, it names the key that signs from then on, so a
+ * verifier that trusts the old key comes to trust the new one.
+ */
+void audit_keyroll_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTES],
+			   int64_t time_us, const unsigned char next_pubkey[32],
+			   unsigned char out[AUDIT_KEYROLL_MSG_BYTES]);

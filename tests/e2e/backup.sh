@@ -112,8 +112,9 @@ with open(path, "r+b") as f:
 EOF
 }
 # Offsets: magic, keyring length, creation time, audit seq, audit hash,
-# database length, keyring, database (first page, middle), tag.
-for off in 0 14 20 40 75 150 330 $((size / 2)) $((size - 1)); do
+# database length, keyring (header, ciphertext), database (first page,
+# middle: the keyring is 832 bytes from offset 80), tag.
+for off in 0 14 20 40 75 150 700 914 $((size / 2)) $((size - 1)); do
 	flip "$B" "$off" "$T/bad"
 	expect_exit 1 "a byte flipped at offset $off is refused" \
 		ctl backup verify --passphrase-file "$PASSFILE" "$T/bad"

@@ -371,15 +371,16 @@ import ctypes, ctypes.util, sys
 na = ctypes.CDLL(ctypes.util.find_library("sodium"))
 assert na.sodium_init() >= 0
 buf = open(sys.argv[1], "rb").read()
-assert len(buf) == 248 and buf[:8] == b"ROSTERKR"
+# Keyring format 2 (832 bytes): the ciphertext at 624..799, the header before it its AD.
+assert len(buf) == 832 and buf[:8] == b"ROSTERKR" and buf[8:12] == b"\0\0\0\2"
 ops, mem = int.from_bytes(buf[16:24], "big"), int.from_bytes(buf[24:32], "big")
-salt, nonce, ct = buf[32:48], buf[48:72], buf[104:216]
+salt, nonce, ct = buf[32:48], buf[48:72], buf[624:800]
 pw = open(sys.argv[2], "rb").read().rstrip(b"\n")
-kek, pt = ctypes.create_string_buffer(32), ctypes.create_string_buffer(96)
+kek, pt = ctypes.create_string_buffer(32), ctypes.create_string_buffer(160)
 assert na.crypto_pwhash(kek, ctypes.c_ulonglong(32), pw, ctypes.c_ulonglong(len(pw)), salt,
                         ctypes.c_ulonglong(ops), ctypes.c_size_t(mem), 2) == 0
-assert na.crypto_aead_xchacha20poly1305_ietf_decrypt(pt, None, None, ct, ctypes.c_ulonglong(112),
-        buf[:104], ctypes.c_ulonglong(104), nonce, kek) == 0
+assert na.crypto_aead_xchacha20poly1305_ietf_decrypt(pt, None, None, ct, ctypes.c_ulonglong(176),
+        buf[:624], ctypes.c_ulonglong(624), nonce, kek) == 0
 print(pt.raw[:32].hex())' "$STATE/keyring" "$PASSFILE") || DEK=
 check "the data key unwraps with the passphrase (the tamperer's position)" test -n "$DEK"
 check "the sqlcipher CLI rewrites the LOCKOUT record in the database" \

@@ -250,7 +250,7 @@ static void verify_with(const unsigned char pk[32], struct audit_verify_result *
 	struct store *s = open_store();
 
 	memset(vr, 0x5a, sizeof(*vr));
-	ck_assert_int_eq(audit_verify(s, pk, vr), 0);
+	ck_assert_int_eq(audit_verify(s, (const unsigned char (*)[32])pk, 1, NULL, vr), 0);
 	store_close(s);
 }
 
@@ -472,10 +472,12 @@ static int collect_rec(const struct audit_fields *f, const unsigned char *prev,
 }
 
 static int collect_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
-		      const unsigned char *pubkey, const unsigned char *sig, void *data)
+		      const unsigned char *pubkey, const unsigned char *sig,
+		      const unsigned char *next_pubkey, void *data)
 {
 	struct trail *t = data;
 
+	ck_assert_ptr_null(next_pubkey);        /* no key roll in these trails */
 	ck_assert_uint_lt(t->ncp, CP_MAX);
 	t->cp_seq[t->ncp] = seq;
 	t->cp_time[t->ncp] = time_us;

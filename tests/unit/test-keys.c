@@ -115,10 +115,30 @@ static uint64_t get_be(const unsigned char *p, int n)
 	return v;
 }
 
-/* Recompute the trailing BLAKE2b-256 over bytes 0..215, as a careful forger would. */
+/*
+ * The documented layouts (keys.h), written out here rather than taken from
+ * keys.c, so that the tests read the format independently of the code.
+ */
+#define V2_OFF_FLAGS 104
+#define V2_OFF_NRETIRED 108
+#define V2_OFF_RETIRED 112
+#define V2_OFF_CT 624
+#define V2_PT_LEN (32 + 64 + 32 + 32)
+#define V2_CT_LEN (V2_PT_LEN + 16)
+#define V2_OFF_SUM 800
+#define V1_OFF_CT 104
+#define V1_CT_LEN 112
+#define V1_OFF_SUM 216
+
+/* Recompute the trailing BLAKE2b-256 of a format-2 keyring, as a careful forger would. */
 static void fix_checksum(unsigned char *buf)
 {
-	crypto_generichash(buf + 216, 32, buf, 216, NULL, 0);
+	crypto_generichash(buf + V2_OFF_SUM, 32, buf, V2_OFF_SUM, NULL, 0);
+}
+
+static void fix_checksum_v1(unsigned char *buf)
+{
+	crypto_generichash(buf + V1_OFF_SUM, 32, buf, V1_OFF_SUM, NULL, 0);
 }
 
 /* Unlock the file at kpath with PASS; assert the result; the keys must not leak out on failure. */
@@ -217,19 +237,24 @@ START_TEST(test_layout_matches_header_and_unwraps_independently)
 {
 	struct keys *k = create_default();
 	unsigned char buf[KEYRING_SIZE], sum[32], kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
-	unsigned char pt[DEK_BYTES + 64];
+	unsigned char pt[V2_PT_LEN];
+	static const unsigned char zero[KEYRING_RETIRED_MAX * 32];
 	unsigned long long ptlen = 0;
 	struct keyring_hdr h;
 
+	ck_assert_uint_eq(KEYRING_SIZE, V2_OFF_SUM + 32);
 	ck_assert_uint_eq(read_all(kpath, buf, sizeof(buf)), KEYRING_SIZE);
 	ck_assert_mem_eq(buf, KEYRING_MAGIC, 8);
-	ck_assert_uint_eq(get_be(buf + 8, 4), KEYRING_VERSION);
+	ck_assert_uint_eq(get_be(buf + 8, 4), 2);
 	ck_assert_uint_eq(get_be(buf + 12, 4), crypto_pwhash_ALG_ARGON2ID13);
 	ck_assert_uint_eq(get_be(buf + 16, 8), OPS);
 	ck_assert_uint_eq(get_be(buf + 24, 8), MEM);
 	ck_assert_mem_eq(buf + 72, k->sign_pk, 32);
-	crypto_generichash(sum, sizeof(sum), buf, 216, NULL, 0);
-	ck_assert_mem_eq(buf + 216, sum, 32);
+	ck_assert_uint_eq(get_be(buf + V2_OFF_FLAGS, 4), 0);            /* no rotation pending */
+	ck_assert_uint_eq(get_be(buf + V2_OFF_NRETIRED, 4), 0);
+	ck_assert_mem_eq(buf + V2_OFF_RETIRED, zero, sizeof(zero));
+	crypto_generichash(sum, sizeof(sum), buf, V2_OFF_SUM, NULL, 0);
+	ck_assert_mem_eq(buf + V2_OFF_SUM, sum, 32);
 
 	/* Parsed header agrees with the bytes. */
 	ck_assert_int_eq(keyring_parse(buf, sizeof(buf), &h), 0);
@@ -240,16 +265,21 @@ START_TEST(test_layout_matches_header_and_unwraps_independently)
 	ck_assert_mem_eq(h.salt, buf + 32, 16);
 	ck_assert_mem_eq(h.nonce, buf + 48, 24);
 	ck_assert_mem_eq(h.sign_pk, buf + 72, 32);
-	ck_assert_mem_eq(h.ct, buf + 104, 112);
+	ck_assert_uint_eq(h.flags, 0);
+	ck_assert_uint_eq(h.n_retired, 0);
+	ck_assert_uint_eq(h.size, KEYRING_SIZE);
 
-	/* Unwrap with nothing but the documented format: Argon2id, XChaCha20-Poly1305, AD = 0..103. */
+	/* Unwrap with nothing but the documented format: Argon2id, XChaCha20-Poly1305, AD = 0..623. */
 	ck_assert_int_eq(crypto_pwhash(kek, sizeof(kek), PASS, strlen(PASS), buf + 32, OPS, MEM,
 				       crypto_pwhash_ALG_ARGON2ID13), 0);
-	ck_assert_int_eq(crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &ptlen, NULL, buf + 104, 112,
-								    buf, 104, buf + 48, kek), 0);
-	ck_assert_uint_eq(ptlen, DEK_BYTES + 64);
+	ck_assert_int_eq(crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &ptlen, NULL, buf + V2_OFF_CT,
+								    V2_CT_LEN, buf, V2_OFF_CT,
+								    buf + 48, kek), 0);
+	ck_assert_uint_eq(ptlen, V2_PT_LEN);
 	ck_assert_mem_eq(pt, k->dek, DEK_BYTES);
 	ck_assert_mem_eq(pt + DEK_BYTES, k->sign_sk, 64);
+	ck_assert_mem_eq(pt + DEK_BYTES + 64, k->token_key, 32);
+	ck_assert_mem_eq(pt + DEK_BYTES + 96, zero, 32);                /* no next DEK */
 	sodium_memzero(pt, sizeof(pt));
 	sodium_memzero(kek, sizeof(kek));
 	keys_free(k);
@@ -399,7 +429,8 @@ START_TEST(test_altered_header_with_recomputed_checksum_refused)
 		const char *what;
 	} fields[] = {
 		{ 32, 16, "salt" }, { 48, 24, "nonce" }, { 72, 32, "public key" },
-		{ 104, 112, "ciphertext" },
+		{ V2_OFF_RETIRED, KEYRING_RETIRED_MAX * 32, "retired keys" },
+		{ V2_OFF_CT, V2_CT_LEN, "ciphertext" },
 	};
 
 	ck_assert_uint_eq(read_all(kpath, orig, sizeof(orig)), KEYRING_SIZE);
@@ -521,6 +552,18 @@ START_TEST(test_unknown_version_or_algorithm_refused)
 	put_be(b, crypto_pwhash_ALG_ARGON2I13, 4);
 	rewrite_with(orig, 12, b, 4, 1);
 	expect_unlock(-EPROTONOSUPPORT);
+	/* Format 1 said of a file of format 2's length: the length does not fit the version. */
+	put_be(b, 1, 4);
+	rewrite_with(orig, 8, b, 4, 1);
+	expect_unlock(-EBADMSG);
+	/* A flag this version does not know is a newer format's. */
+	put_be(b, 2, 4);
+	rewrite_with(orig, V2_OFF_FLAGS, b, 4, 1);
+	expect_unlock(-EPROTONOSUPPORT);
+	/* More retired keys than there is room for. */
+	put_be(b, KEYRING_RETIRED_MAX + 1, 4);
+	rewrite_with(orig, V2_OFF_NRETIRED, b, 4, 1);
+	expect_unlock(-EBADMSG);
 	/* Without the recomputed checksum the same change is plain damage. */
 	put_be(b, KEYRING_VERSION + 1, 4);
 	rewrite_with(orig, 8, b, 4, 0);
@@ -534,16 +577,17 @@ START_TEST(test_public_key_not_matching_secret_key_refused)
 	/*
 	 * A keyring correctly wrapped under the right passphrase, but whose
 	 * header names a public key that is not the secret key's: built here
-	 * with the documented format, so keys.c cannot catch it earlier.
+	 * with the documented format 1 (which this version still reads), so
+	 * keys.c cannot catch it earlier.
 	 */
-	unsigned char buf[KEYRING_SIZE], kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
+	unsigned char buf[KEYRING_V1_SIZE], kek[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];
 	unsigned char pt[DEK_BYTES + 64], pk[32], sk[64], other_pk[32], other_sk[64];
 
 	crypto_sign_keypair(pk, sk);
 	crypto_sign_keypair(other_pk, other_sk);
 	memset(buf, 0, sizeof(buf));
 	memcpy(buf, KEYRING_MAGIC, 8);
-	put_be(buf + 8, KEYRING_VERSION, 4);
+	put_be(buf + 8, 1, 4);
 	put_be(buf + 12, crypto_pwhash_ALG_ARGON2ID13, 4);
 	put_be(buf + 16, OPS, 8);
 	put_be(buf + 24, MEM, 8);
@@ -554,25 +598,43 @@ START_TEST(test_public_key_not_matching_secret_key_refused)
 	memcpy(pt + DEK_BYTES, sk, 64);
 	ck_assert_int_eq(crypto_pwhash(kek, sizeof(kek), PASS, strlen(PASS), buf + 32, OPS, MEM,
 				       crypto_pwhash_ALG_ARGON2ID13), 0);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + 104, NULL, pt, sizeof(pt), buf, 104, NULL,
-						   buf + 48, kek);
-	fix_checksum(buf);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + V1_OFF_CT, NULL, pt, sizeof(pt), buf,
+						   V1_OFF_CT, NULL, buf + 48, kek);
+	fix_checksum_v1(buf);
 	write_all(kpath, buf, sizeof(buf), 0600);
 	expect_unlock(-EBADMSG);
 
 	/* The same built with the matching key opens: the construction above is right. */
 	memcpy(buf + 72, pk, 32);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + 104, NULL, pt, sizeof(pt), buf, 104, NULL,
-						   buf + 48, kek);
-	fix_checksum(buf);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + V1_OFF_CT, NULL, pt, sizeof(pt), buf,
+						   V1_OFF_CT, NULL, buf + 48, kek);
+	fix_checksum_v1(buf);
 	write_all(kpath, buf, sizeof(buf), 0600);
 	{
-		struct keys *k = NULL;
+		struct keys *k = NULL, *k2 = NULL;
+		unsigned char tk[32], img[KEYRING_MAX_SIZE];
+		size_t len = 0;
 
 		ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &k), 0);
 		ck_assert_mem_eq(k->dek, pt, DEK_BYTES);
 		ck_assert_mem_eq(k->sign_pk, pk, 32);
+		/* Format 1's token key is derived from the DEK (documented in keys.h). */
+		crypto_kdf_derive_from_key(tk, sizeof(tk), 1, "rostertk", pt);
+		ck_assert_mem_eq(k->token_key, tk, 32);
+		ck_assert(!k->rotating);
+		ck_assert_uint_eq(k->n_retired, 0);
+		ck_assert_int_eq(keyring_read(kpath, img, &len), 0);
+		ck_assert_uint_eq(len, KEYRING_V1_SIZE);
+		/* Rewrapped, it becomes format 2 with the same keys, token key included. */
+		ck_assert_int_eq(keyring_rewrap(kpath, k, PASS, strlen(PASS), OPS, MEM), 0);
+		ck_assert_int_eq(keyring_read(kpath, img, &len), 0);
+		ck_assert_uint_eq(len, KEYRING_SIZE);
+		ck_assert_uint_eq(get_be(img + 8, 4), 2);
+		ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &k2), 0);
+		ck_assert_mem_eq(k2->dek, k->dek, DEK_BYTES);
+		ck_assert_mem_eq(k2->token_key, tk, 32);
 		keys_free(k);
+		keys_free(k2);
 	}
 }
 END_TEST
@@ -605,12 +667,14 @@ START_TEST(test_rewrap_changes_passphrase_keeps_keys)
 {
 	static const char NEWP[] = "a different passphrase entirely";
 	struct keys *k = create_default(), *out = NULL;
-	unsigned char before[KEYRING_SIZE], after[KEYRING_SIZE];
+	unsigned char before[KEYRING_MAX_SIZE], after[KEYRING_MAX_SIZE];
 	struct stat st;
+	size_t len = 0;
 
-	ck_assert_int_eq(keyring_read(kpath, before), 0);
+	ck_assert_int_eq(keyring_read(kpath, before, &len), 0);
+	ck_assert_uint_eq(len, KEYRING_SIZE);
 	ck_assert_int_eq(keyring_rewrap(kpath, k, NEWP, strlen(NEWP), OPS, MEM), 0);
-	ck_assert_int_eq(keyring_read(kpath, after), 0);
+	ck_assert_int_eq(keyring_read(kpath, after, &len), 0);
 	/* Fresh salt and nonce: nothing of the old wrapping is reused. */
 	ck_assert(memcmp(before + 32, after + 32, 40) != 0);
 	ck_assert_int_eq(stat(kpath, &st), 0);
@@ -624,7 +688,7 @@ START_TEST(test_rewrap_changes_passphrase_keeps_keys)
 	keys_free(out);
 	/* A too short new passphrase leaves the keyring as it was. */
 	ck_assert_int_eq(keyring_rewrap(kpath, k, "short", 5, OPS, MEM), -EINVAL);
-	ck_assert_int_eq(keyring_read(kpath, before), 0);
+	ck_assert_int_eq(keyring_read(kpath, before, &len), 0);
 	ck_assert_mem_eq(before, after, KEYRING_SIZE);
 	keys_free(k);
 }
@@ -634,20 +698,109 @@ START_TEST(test_unlock_buf_matches_file_and_backup_key_is_stable)
 {
 	struct keys *k = create_default(), *out = NULL;
 	unsigned char buf[KEYRING_SIZE], m1[BACKUP_MAC_KEY_BYTES], m2[BACKUP_MAC_KEY_BYTES];
+	size_t len = 0;
 
-	ck_assert_int_eq(keyring_read(kpath, buf), 0);
+	ck_assert_int_eq(keyring_read(kpath, buf, &len), 0);
+	ck_assert_uint_eq(len, sizeof(buf));
 	ck_assert_int_eq(keyring_unlock_buf(buf, sizeof(buf), PASS, strlen(PASS), &out), 0);
 	ck_assert_mem_eq(out->dek, k->dek, DEK_BYTES);
 	keys_backup_mac_key(k, m1);
 	keys_backup_mac_key(out, m2);
 	ck_assert_mem_eq(m1, m2, sizeof(m1));
-	/* Independent of the other subkey of the same DEK. */
+	/* Not the token key (which is a key of its own). */
 	ck_assert(memcmp(m1, k->token_key, sizeof(m1)) != 0);
 	keys_free(out);
 	out = NULL;
 	buf[104] ^= 1;   /* the ciphertext: the checksum no longer matches */
 	ck_assert_int_eq(keyring_unlock_buf(buf, sizeof(buf), PASS, strlen(PASS), &out), -EBADMSG);
 	ck_assert_ptr_null(out);
+	keys_free(k);
+}
+END_TEST
+
+/* A data-key rotation's pending keyring carries both keys; ending it keeps one. */
+START_TEST(test_pending_rotation_round_trip)
+{
+	struct keys *k = create_default(), *out = NULL;
+	unsigned char old_dek[DEK_BYTES], next[DEK_BYTES], img[KEYRING_MAX_SIZE];
+	struct keyring_hdr h;
+	size_t len = 0;
+
+	memcpy(old_dek, k->dek, DEK_BYTES);
+	keys_begin_rotation(k);
+	ck_assert(k->rotating);
+	ck_assert(memcmp(k->next_dek, k->dek, DEK_BYTES) != 0);
+	memcpy(next, k->next_dek, DEK_BYTES);
+	ck_assert_int_eq(keyring_rewrap(kpath, k, PASS, strlen(PASS), OPS, MEM), 0);
+	ck_assert_int_eq(keyring_read(kpath, img, &len), 0);
+	ck_assert_uint_eq(get_be(img + V2_OFF_FLAGS, 4), KEYRING_FLAG_ROTATING);
+	ck_assert_int_eq(keyring_parse(img, len, &h), 0);
+	ck_assert_uint_eq(h.flags, KEYRING_FLAG_ROTATING);
+	ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &out), 0);
+	ck_assert(out->rotating);
+	ck_assert_mem_eq(out->dek, old_dek, DEK_BYTES);
+	ck_assert_mem_eq(out->next_dek, next, DEK_BYTES);
+	ck_assert_mem_eq(out->token_key, k->token_key, 32);
+	/* Committed: the next key is the key, and the token key does not change with it. */
+	keys_end_rotation(out, true);
+	ck_assert(!out->rotating);
+	ck_assert_mem_eq(out->dek, next, DEK_BYTES);
+	ck_assert_mem_eq(out->token_key, k->token_key, 32);
+	keys_free(out);
+	out = NULL;
+	/* Undone: the old key stays. */
+	keys_end_rotation(k, false);
+	ck_assert(!k->rotating);
+	ck_assert_mem_eq(k->dek, old_dek, DEK_BYTES);
+	ck_assert_int_eq(keyring_rewrap(kpath, k, PASS, strlen(PASS), OPS, MEM), 0);
+	ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &out), 0);
+	ck_assert(!out->rotating);
+	ck_assert_mem_eq(out->dek, old_dek, DEK_BYTES);
+	keys_free(out);
+	keys_free(k);
+}
+END_TEST
+
+/* Rolling the audit key retires the old public key, in order, up to the limit. */
+START_TEST(test_audit_key_roll_retires_old_keys)
+{
+	struct keys *k = create_default(), *out = NULL;
+	unsigned char first[32], second[32], pk[32];
+	struct keyring_hdr h;
+
+	memcpy(first, k->sign_pk, 32);
+	ck_assert_int_eq(keys_roll_sign(k), 0);
+	memcpy(second, k->sign_pk, 32);
+	ck_assert(memcmp(first, second, 32) != 0);
+	crypto_sign_ed25519_sk_to_pk(pk, k->sign_sk);
+	ck_assert_mem_eq(pk, k->sign_pk, 32);
+	ck_assert_uint_eq(k->n_retired, 1);
+	ck_assert_mem_eq(k->retired_pk[0], first, 32);
+	ck_assert(keys_knows_sign_pk(k, first));
+	ck_assert(keys_knows_sign_pk(k, second));
+	ck_assert(!keys_knows_sign_pk(k, (const unsigned char *)"0123456789abcdef0123456789abcdef"));
+	ck_assert_int_eq(keyring_rewrap(kpath, k, PASS, strlen(PASS), OPS, MEM), 0);
+	/* The header (readable without the passphrase) lists the retired key. */
+	ck_assert_int_eq(keyring_check(kpath, &h), 0);
+	ck_assert_uint_eq(h.n_retired, 1);
+	ck_assert_mem_eq(h.retired_pk[0], first, 32);
+	ck_assert_mem_eq(h.sign_pk, second, 32);
+	ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &out), 0);
+	ck_assert_mem_eq(out->sign_sk, k->sign_sk, 64);
+	ck_assert_uint_eq(out->n_retired, 1);
+	ck_assert_mem_eq(out->retired_pk[0], first, 32);
+	keys_free(out);
+	for (int i = 1; i < KEYRING_RETIRED_MAX; i++)
+		ck_assert_int_eq(keys_roll_sign(k), 0);
+	ck_assert_uint_eq(k->n_retired, KEYRING_RETIRED_MAX);
+	memcpy(pk, k->sign_pk, 32);
+	ck_assert_int_eq(keys_roll_sign(k), -ENOSPC);
+	ck_assert_mem_eq(k->sign_pk, pk, 32);                 /* nothing changed */
+	ck_assert_int_eq(keyring_rewrap(kpath, k, PASS, strlen(PASS), OPS, MEM), 0);
+	ck_assert_int_eq(keyring_unlock(kpath, PASS, strlen(PASS), &out), 0);
+	ck_assert_uint_eq(out->n_retired, KEYRING_RETIRED_MAX);
+	ck_assert_mem_eq(out->retired_pk[0], first, 32);
+	keys_free(out);
 	keys_free(k);
 }
 END_TEST
@@ -661,6 +814,7 @@ START_TEST(test_backup_header_round_trip_and_refusals)
 	h.audit_seq = 42;
 	memset(h.audit_hash, 0xab, sizeof(h.audit_hash));
 	h.db_len = 65536;
+	h.keyring_len = KEYRING_SIZE;
 	backup_hdr_pack(&h, b);
 	ck_assert_int_eq(backup_hdr_parse(b, sizeof(b), &p), 0);
 	ck_assert_uint_eq(p.version, BACKUP_VERSION);
@@ -689,6 +843,15 @@ START_TEST(test_backup_header_round_trip_and_refusals)
 		}
 	}
 	h.db_len = 0;
+	backup_hdr_pack(&h, c);
+	ck_assert_int_eq(backup_hdr_parse(c, sizeof(c), &p), -EBADMSG);
+	/* A backup made before format 2 carries a format-1 keyring: still read. */
+	h.db_len = 65536;
+	h.keyring_len = KEYRING_V1_SIZE;
+	backup_hdr_pack(&h, c);
+	ck_assert_int_eq(backup_hdr_parse(c, sizeof(c), &p), 0);
+	ck_assert_uint_eq(backup_file_size(&p), BACKUP_HDR_SIZE + KEYRING_V1_SIZE + 65536 + 32);
+	h.keyring_len = KEYRING_V1_SIZE + 1;
 	backup_hdr_pack(&h, c);
 	ck_assert_int_eq(backup_hdr_parse(c, sizeof(c), &p), -EBADMSG);
 }
@@ -816,9 +979,11 @@ START_TEST(test_parse_random_garbage_never_crashes)
 			put_be(buf + 8, KEYRING_VERSION, 4);
 			put_be(buf + 12, crypto_pwhash_ALG_ARGON2ID13, 4);
 		}
-		if (i % 4 == 3) {      /* and the costs in range a quarter of the time */
+		if (i % 4 == 3) {      /* and the costs, flags and count in range a quarter of the time */
 			put_be(buf + 16, 1 + (uint64_t)(i % 64), 8);
 			put_be(buf + 24, MEM + (uint64_t)i * 1024, 8);
+			put_be(buf + V2_OFF_FLAGS, (uint64_t)(i / 4 % 2), 4);
+			put_be(buf + V2_OFF_NRETIRED, (uint64_t)(i % (KEYRING_RETIRED_MAX + 1)), 4);
 		}
 		fix_checksum(buf);
 		memcpy(&h, &sentinel, sizeof(h));
@@ -827,7 +992,9 @@ START_TEST(test_parse_random_garbage_never_crashes)
 			ck_assert_int_eq(r, 0);
 			ck_assert_uint_eq(h.opslimit, 1 + (uint64_t)(i % 64));
 			ck_assert_uint_eq(h.memlimit, MEM + (uint64_t)i * 1024);
-			ck_assert_mem_eq(h.ct, buf + 104, 112);
+			ck_assert_uint_eq(h.flags, (uint32_t)(i / 4 % 2));
+			ck_assert_uint_eq(h.n_retired, (uint32_t)(i % (KEYRING_RETIRED_MAX + 1)));
+			ck_assert_mem_eq(h.retired_pk, buf + V2_OFF_RETIRED, h.n_retired * 32);
 		} else if (i % 2) {
 			ck_assert_int_eq(r, -EINVAL);
 			ck_assert_mem_eq(&h, &sentinel, sizeof(h));
@@ -883,6 +1050,8 @@ static Suite *keys_suite(void)
 	tcase_add_test(tc, test_rewrap_changes_passphrase_keeps_keys);
 	tcase_add_test(tc, test_unlock_buf_matches_file_and_backup_key_is_stable);
 	tcase_add_test(tc, test_backup_header_round_trip_and_refusals);
+	tcase_add_test(tc, test_pending_rotation_round_trip);
+	tcase_add_test(tc, test_audit_key_roll_retires_old_keys);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("file");
