@@ -188,3 +188,12 @@ struct audit_verify_result {
  */
 int audit_verify(struct store *s, const unsigned char (*pubkeys)[32], size_t n_pubkeys,
 		 const unsigned char *current, struct audit_verify_result *ret);
+
+/*
+ * The same for the registry at db_path with its keys k, as Audit.Verify
+ * does: trust starts from the registry's first audit key (its oldest
+ * retired one) and the key rolls must lead to k's key in use. Long trails
+ * are walked in two halves on two connections and threads. Blocks; call
+ * it off the loop thread.
+ */
+int audit_verify_path(const char *db_path, const struct keys *k, struct audit_verify_result *ret);

@@ -105,37 +105,81 @@ void method_audit_query(struct call *c)
 	call_reply(c, json_pack("{s:o}", "records", arr));
 }
 
+/*
+ * Verify walks the whole trail (a second or more per million records), so
+ * it runs on the thread pool with a connection and a copy of the keys of
+ * its own: the loop goes on answering meanwhile, and a Seal does not pull
+ * anything from under it. A key rotation waits for it (verify_busy), as it
+ * must close every connection.
+ */
+struct verify_job {
+	uv_work_t work;
+	struct call *c;
+	struct registry *reg;
+	struct keys *keys;              /* a copy, locked memory */
+	struct audit_verify_result v;
+	int result;
+};
+
+static void verify_work(uv_work_t *w)
+{
+	struct verify_job *j = w->data;
+
+	j->result = audit_verify_path(j->reg->db_path, j->keys, &j->v);
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+	struct verify_job *j = w->data;
+	struct call *c = j->c;
+	json_t *p;
+
+	j->reg->verify_busy--;
+	if (status < 0 || j->result < 0) {
+		call_error_message(c, "io.roster.InternalError", "cannot read the audit trail");
+	} else {
+		p = json_pack("{s:b, s:I, s:I}", "ok", j->v.ok, "records", (json_int_t)j->v.records,
+			      "checkpoints", (json_int_t)j->v.checkpoints);
+		if (p != NULL && !j->v.ok) {
+			json_object_set_new(p, "first_bad", json_integer(j->v.first_bad));
+			json_object_set_new(p, "problem", json_string(j->v.problem));
+		}
+		call_reply(c, p);
+	}
+	keys_free(j->keys);
+	free(j);
+}
+
 void method_audit_verify(struct call *c)
 {
 	struct registry *reg = c->srv->reg;
-	struct audit_verify_result v;
 	char badp[VALIDATE_NAME_MAX];
-	json_t *p;
-	int r;
+	struct verify_job *j;
 
 	if (!validate_params(c->params, NULL, 0, badp)) {
 		call_invalid_parameter(c, badp);
 		return;
 	}
-	/*
-	 * Trust starts from the registry's first audit key (the oldest retired
-	 * one) and moves on only through the key rolls in the chain, which must
-	 * lead to the key in use.
-	 */
-	r = audit_verify(reg->store,
-			 reg->keys->n_retired > 0 ? &reg->keys->retired_pk[0] : &reg->keys->sign_pk,
-			 1, reg->keys->sign_pk, &v);
-	if (r < 0) {
-		call_error_message(c, "io.roster.InternalError", "cannot read the audit trail");
+	if (reg->key_op_busy) {
+		call_error_message(c, "io.roster.Busy", "a key operation is running; try again");
 		return;
 	}
-	p = json_pack("{s:b, s:I, s:I}", "ok", v.ok, "records", (json_int_t)v.records,
-		      "checkpoints", (json_int_t)v.checkpoints);
-	if (p != NULL && !v.ok) {
-		json_object_set_new(p, "first_bad", json_integer(v.first_bad));
-		json_object_set_new(p, "problem", json_string(v.problem));
+	j = calloc(1, sizeof(*j));
+	if (j == NULL || (j->keys = keys_dup(reg->keys)) == NULL) {
+		free(j);
+		call_error_message(c, "io.roster.InternalError", "out of memory");
+		return;
 	}
-	call_reply(c, p);
+	j->c = c;
+	j->reg = reg;
+	j->work.data = j;
+	if (uv_queue_work(reg->loop, &j->work, verify_work, verify_done) < 0) {
+		keys_free(j->keys);
+		free(j);
+		call_error_message(c, "io.roster.InternalError", "cannot start the check");
+		return;
+	}
+	reg->verify_busy++;
 }
 
 void method_audit_checkpoint(struct call *c)

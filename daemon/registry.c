@@ -737,7 +737,8 @@ void registry_rotate_async(struct registry *reg, const char *pass, size_t passle
 {
 	struct rotate_op *op;
 
-	if (reg->key_op_busy || reg->backup_busy) {
+	/* A rotation closes every connection: not while another has one open. */
+	if (reg->key_op_busy || reg->backup_busy || reg->verify_busy > 0) {
 		cb(-EBUSY, data);
 		return;
 	}

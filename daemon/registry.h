@@ -83,6 +83,8 @@ struct registry {
 	 * other backups out.
 	 */
 	bool backup_busy;
+	/* Audit.Verify walks in progress, each on a connection of its own. */
+	int verify_busy;
 	/* A Seal came during a rotation: stay sealed when it ends. */
 	bool seal_requested;
 	uint64_t kdf_opslimit;         /* Argon2id cost for new keyrings */

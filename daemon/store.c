@@ -1425,18 +1425,34 @@ int store_audit_walk(struct store *s,
 			       const unsigned char *next_pubkey, void *data),
 		     void *data)
 {
+	return store_audit_walk_range(s, 1, INT64_MAX, rec, cp, data);
+}
+
+int store_audit_walk_range(struct store *s, int64_t from, int64_t to,
+			   int (*rec)(const struct audit_fields *f, const unsigned char *prev,
+				      const unsigned char *hash, void *data),
+			   int (*cp)(int64_t seq, int64_t time_us, const unsigned char *hash,
+				     const unsigned char *pubkey, const unsigned char *sig,
+				     const unsigned char *next_pubkey, void *data),
+			   void *data)
+{
 	static const unsigned char zero[64];
-	sqlite3_stmt *st;
-	int rc, r = 0;
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, r = 0;
 
 	/* One read transaction, so the walk sees one consistent snapshot. */
 	if (exec(s, "BEGIN") < 0)
 		return -EIO;
+	if (cp == NULL)
+		goto records;
 	if (sqlite3_prepare_v2(s->db, "SELECT seq, time_us, hash, pubkey, sig, next_pubkey "
-			       "FROM audit_checkpoints ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
+			       "FROM audit_checkpoints WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+			       -1, &st, NULL) != SQLITE_OK) {
 		r = db_fail(s, "preparing");
 		goto out;
 	}
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		r = cp(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
 		       sqlite3_column_bytes(st, 2) == 32 ? sqlite3_column_blob(st, 2) : zero,
@@ -1448,13 +1464,19 @@ int store_audit_walk(struct store *s,
 	if (r == 0 && rc != SQLITE_DONE)
 		r = db_fail(s, "walking the checkpoints");
 	sqlite3_finalize(st);
+	st = NULL;
 	if (r != 0)
 		goto out;
-	if (sqlite3_prepare_v2(s->db, "SELECT " AUDIT_COLS " FROM audit ORDER BY seq", -1, &st,
-			       NULL) != SQLITE_OK) {
+records:
+	if (rec == NULL)
+		goto out;
+	if (sqlite3_prepare_v2(s->db, "SELECT " AUDIT_COLS " FROM audit WHERE seq BETWEEN ?1 AND ?2 "
+			       "ORDER BY seq", -1, &st, NULL) != SQLITE_OK) {
 		r = db_fail(s, "preparing");
 		goto out;
 	}
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct audit_fields f;
 

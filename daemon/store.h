@@ -209,6 +209,15 @@ int store_audit_walk(struct store *s,
 			       const unsigned char *next_pubkey, void *data),
 		     void *data);
 
+/* The same for the checkpoints and records with seq in [from, to]; either callback may be NULL. */
+int store_audit_walk_range(struct store *s, int64_t from, int64_t to,
+			   int (*rec)(const struct audit_fields *f, const unsigned char *prev,
+				      const unsigned char *hash, void *data),
+			   int (*cp)(int64_t seq, int64_t time_us, const unsigned char *hash,
+				     const unsigned char *pubkey, const unsigned char *sig,
+				     const unsigned char *next_pubkey, void *data),
+			   void *data);
+
 /* One record by seq as a Record object; -ENOENT if none. */
 int store_audit_get(struct store *s, int64_t seq, json_t **ret);
 

@@ -3,7 +3,9 @@
  * registry: store_rotate_copy() (the database copied under a new data key
  * and checked), store_probe(), and audit_verify() across key rolls of the
  * audit signing key. The whole rotation, with kills in the middle, is
- * tested end to end by tests/e2e/rotate.sh.
+ * tested end to end by tests/e2e/rotate.sh. Also audit_verify_path(), which
+ * walks a long trail in two halves on two threads, against tampering in
+ * either half and at the seam.
  */
 #include "config.h"
 
@@ -329,6 +331,115 @@ START_TEST(test_key_roll_with_altered_next_key_refused)
 }
 END_TEST
 
+/* --- the trail walked in two halves ------------------------------------------ */
+
+#define LONG_TRAIL 30000        /* over AUDIT_VERIFY_SPLIT_MIN: two threads */
+
+/* A trail of LONG_TRAIL records with a checkpoint every 1000, then sql applied to it. */
+static struct audit_verify_result long_trail(const char *sql)
+{
+	struct audit_verify_result v;
+	unsigned char h[32];
+	struct store *s = open_store(keys, dbpath);
+
+	ck_assert_int_eq(store_exec(s, "BEGIN"), 0);
+	for (int i = 1; i <= LONG_TRAIL; i++) {
+		append(s, h);
+		if (i % 1000 == 0)
+			checkpoint(s, keys->sign_sk, keys->sign_pk, h);
+	}
+	ck_assert_int_eq(store_exec(s, "COMMIT"), 0);
+	if (sql != NULL)
+		ck_assert_int_eq(store_exec(s, sql), 0);
+	store_close(s);
+	memset(&v, 0x5a, sizeof(v));
+	ck_assert_int_eq(audit_verify_path(dbpath, keys, &v), 0);
+	return v;
+}
+
+START_TEST(test_halves_verify_a_whole_trail)
+{
+	struct audit_verify_result v = long_trail(NULL);
+
+	ck_assert_msg(v.ok, "%s", v.problem);
+	ck_assert_int_eq(v.records, LONG_TRAIL);
+	ck_assert_int_eq(v.checkpoints, LONG_TRAIL / 1000);
+}
+END_TEST
+
+START_TEST(test_halves_find_an_edit_in_the_second_half)
+{
+	struct audit_verify_result v = long_trail("UPDATE audit SET principal = 'mallory' "
+						  "WHERE seq = 25000");
+
+	ck_assert(!v.ok);
+	ck_assert_int_eq(v.first_bad, 25000);
+}
+END_TEST
+
+START_TEST(test_halves_find_the_first_of_two_edits)
+{
+	struct audit_verify_result v = long_trail("UPDATE audit SET records = 99 "
+						  "WHERE seq IN (5000, 25000)");
+
+	ck_assert(!v.ok);
+	ck_assert_int_eq(v.first_bad, 5000);
+}
+END_TEST
+
+START_TEST(test_halves_find_a_deletion_at_the_seam)
+{
+	/* The second half starts at LONG_TRAIL / 2 + 1. */
+	struct audit_verify_result v = long_trail("DELETE FROM audit WHERE seq = 15001");
+
+	ck_assert(!v.ok);
+	ck_assert_int_eq(v.first_bad, 15001);
+}
+END_TEST
+
+START_TEST(test_halves_find_a_broken_link_at_the_seam)
+{
+	/*
+	 * The second half's first record names another predecessor, with its
+	 * own hash made to match: only the stitching of the halves sees it.
+	 */
+	struct audit_verify_result v;
+	struct store *s;
+	unsigned char prev[32], h[32];
+	struct audit_fields f = {
+		.seq = 15001, .principal = "bootstrap", .role = "", .method = "io.roster.Clients.Get",
+		.ids = "", .fields = "", .result = "ok", .error = "", .alert = "",
+	};
+	char sql[256], hex[65];
+
+	v = long_trail(NULL);
+	ck_assert(v.ok);
+	f.time_us = 1764132000000000 + f.seq;
+	memset(prev, 0xee, sizeof(prev));
+	audit_hash(prev, &f, h);
+	s = open_store(keys, dbpath);
+	sodium_bin2hex(hex, sizeof(hex), prev, 32);
+	snprintf(sql, sizeof(sql), "UPDATE audit SET prev_hash = x'%s' WHERE seq = 15001", hex);
+	ck_assert_int_eq(store_exec(s, sql), 0);
+	sodium_bin2hex(hex, sizeof(hex), h, 32);
+	snprintf(sql, sizeof(sql), "UPDATE audit SET hash = x'%s' WHERE seq = 15001", hex);
+	ck_assert_int_eq(store_exec(s, sql), 0);
+	store_close(s);
+	ck_assert_int_eq(audit_verify_path(dbpath, keys, &v), 0);
+	ck_assert(!v.ok);
+	ck_assert_int_eq(v.first_bad, 15001);
+}
+END_TEST
+
+START_TEST(test_halves_find_a_truncated_tail)
+{
+	struct audit_verify_result v = long_trail("DELETE FROM audit WHERE seq > 29500");
+
+	ck_assert(!v.ok);
+	ck_assert_int_eq(v.first_bad, 30000);   /* the checkpoint that covers what is gone */
+}
+END_TEST
+
 static Suite *rotate_suite(void)
 {
 	Suite *s = suite_create("rotate");
@@ -347,6 +458,17 @@ static Suite *rotate_suite(void)
 	tcase_add_test(tc, test_key_roll_carries_trust_to_the_next_key);
 	tcase_add_test(tc, test_forged_key_roll_refused);
 	tcase_add_test(tc, test_key_roll_with_altered_next_key_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("halves");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_halves_verify_a_whole_trail);
+	tcase_add_test(tc, test_halves_find_an_edit_in_the_second_half);
+	tcase_add_test(tc, test_halves_find_the_first_of_two_edits);
+	tcase_add_test(tc, test_halves_find_a_deletion_at_the_seam);
+	tcase_add_test(tc, test_halves_find_a_broken_link_at_the_seam);
+	tcase_add_test(tc, test_halves_find_a_truncated_tail);
 	suite_add_tcase(s, tc);
 	return s;
 }
