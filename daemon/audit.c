@@ -236,6 +236,17 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	for (struct audit_job *j = batch; j != NULL && r == 0; j = j->next) {
 		if (j->mutate != NULL && j->plain) {
 			j->mutate(a->w, j);
+			/*
+			 * A plain change that failed part-way cannot be undone alone,
+			 * and an error SQLite answers by rolling back the whole
+			 * transaction (I/O, corruption) leaves none to append to (each
+			 * record would then commit on its own): either way the batch
+			 * fails whole rather than commit part of it.
+			 */
+			if (j->abort_batch || !store_in_transaction(a->w)) {
+				r = -EIO;
+				break;
+			}
 		} else if (j->mutate != NULL) {
 			r = store_exec(a->w, "SAVEPOINT job");
 			if (r < 0)
@@ -256,7 +267,9 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	if (r == 0)
 		r = store_exec(a->w, "COMMIT");
 	if (r < 0) {
-		(void)store_exec(a->w, "ROLLBACK");
+		/* SQLite may have rolled it back already (see above). */
+		if (store_in_transaction(a->w))
+			(void)store_exec(a->w, "ROLLBACK");
 		a->head_seq = seq0;
 		memcpy(a->head_hash, hash0, 32);
 		a->last_cp_seq = cp_seq0;

@@ -381,6 +381,11 @@ void call_read(struct call *c, audit_mutate_fn fn, void *ctx, void (*ctx_free)(v
 	submit_mutation(c, fn, NULL, ctx, ctx_free, true);
 }
 
+void call_write_bulk(struct call *c, audit_mutate_fn fn, json_t *mctx)
+{
+	submit_mutation(c, fn, mctx, NULL, NULL, true);
+}
+
 /* A stream's own record is committed: hand over to the streaming handler. */
 static void stream_audited(struct audit_job *j, int status)
 {

@@ -906,6 +906,11 @@ int store_exec(struct store *s, const char *sql)
 	return exec(s, sql);
 }
 
+bool store_in_transaction(struct store *s)
+{
+	return !sqlite3_get_autocommit(s->db);
+}
+
 /*
  * The writer's WAL policy (see store.h). SQLite's own auto-checkpoint is
  * PASSIVE: it copies what no reader still needs, but the WAL can only start

@@ -128,6 +128,9 @@ int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
 /* Transactions and savepoints for the audit writer's batches. */
 int store_exec(struct store *s, const char *sql);
 
+/* Whether a transaction is open (SQLite ends one itself on some errors). */
+bool store_in_transaction(struct store *s);
+
 /*
  * For the one connection that commits most (the audit writer): keep the WAL
  * from growing without end under steady reads (store.c says how).
