@@ -189,7 +189,7 @@ static int append(struct audit *a, struct audit_job *j)
 	f.error = error;
 	f.alert = j->rec.alert;
 	audit_hash(a->head_hash, &f, hash);
-	r = store_audit_append(a->w, &f, a->head_hash, hash);
+	r = store_audit_append(a->w, &f, a->head_hash, hash, !j->ids_created);
 	if (r < 0)
 		return r;
 	a->head_seq = f.seq;
@@ -234,6 +234,8 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	if (r < 0)
 		return r;
 	for (struct audit_job *j = batch; j != NULL && r == 0; j = j->next) {
+		/* append() gives the record exactly this seq, right after mutate. */
+		j->seq = a->head_seq + 1;
 		if (j->mutate != NULL && j->plain) {
 			j->mutate(a->w, j);
 			/*
@@ -252,8 +254,11 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 			if (r < 0)
 				break;
 			j->mutate(a->w, j);
-			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
+			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL) {
 				r = store_exec(a->w, "ROLLBACK TO job");
+				/* The clients it created are gone: their ids need the index again. */
+				j->ids_created = false;
+			}
 			if (r == 0)
 				r = store_exec(a->w, "RELEASE job");
 			if (r < 0)

@@ -76,6 +76,14 @@ int store_client_list(struct store *s, const char *after, int limit,
 int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX_LEN + 1]);
 
 /*
+ * The same, noting created_seq (> 0) as the audit record that creates the
+ * client: that record's append then needs no audit_ids row for it
+ * (store_audit_append()), and audit queries by client still find it.
+ */
+int store_client_create_at(struct store *s, const json_t *input, int64_t created_seq,
+			   char ret_id[ID_HEX_LEN + 1]);
+
+/*
  * Apply validated changes if the record is at version. Returns 0 and the
  * new version in *ret_version; -ENOENT; -ESTALE with the current version in
  * *ret_version; or -EIO.
@@ -83,7 +91,10 @@ int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX
 int store_client_update(struct store *s, const char *id, const json_t *changes,
 			int64_t version, int64_t *ret_version);
 
-/* Returns 0, -ENOENT or -EIO. */
+/*
+ * Returns 0, -ENOENT or -EIO. The seq of the record that created the
+ * client, if noted, moves to the audit id index first.
+ */
 int store_client_delete(struct store *s, const char *id);
 
 /* ---- principals, roles and settings (auth.c is the only caller) ---------- */
@@ -143,9 +154,13 @@ int store_set_cache_kib(struct store *s, int64_t kib);
 /* The chain's head: last seq (0 if empty) and its hash (zeros if empty). */
 int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32]);
 
-/* Append one record (and its ids to the id index). */
+/*
+ * Append one record, and its ids to the id index unless index_ids is false:
+ * when they are clients this record created, with its seq noted in their
+ * rows (store_client_create_at()).
+ */
 int store_audit_append(struct store *s, const struct audit_fields *f,
-		       const unsigned char prev[32], const unsigned char hash[32]);
+		       const unsigned char prev[32], const unsigned char hash[32], bool index_ids);
 
 /* The latest checkpoint (seq 0 if none). */
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us);
