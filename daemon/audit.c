@@ -189,7 +189,8 @@ static int append(struct audit *a, struct audit_job *j)
 	f.error = error;
 	f.alert = j->rec.alert;
 	audit_hash(a->head_hash, &f, hash);
-	r = store_audit_append(a->w, &f, a->head_hash, hash, !j->ids_created);
+	r = j->ids_created ? store_audit_append_created(a->w, &f, a->head_hash, hash)
+			   : store_audit_append(a->w, &f, a->head_hash, hash);
 	if (r < 0)
 		return r;
 	a->head_seq = f.seq;

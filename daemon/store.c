@@ -1005,8 +1005,8 @@ int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[3
 	return r;
 }
 
-int store_audit_append(struct store *s, const struct audit_fields *f,
-		       const unsigned char prev[32], const unsigned char hash[32], bool index_ids)
+static int audit_append(struct store *s, const struct audit_fields *f,
+			const unsigned char prev[32], const unsigned char hash[32], bool index_ids)
 {
 	sqlite3_stmt *st = s->audit_ins, *ids = s->audit_ids_ins;
 	int rc;
@@ -1058,6 +1058,18 @@ int store_audit_append(struct store *s, const struct audit_fields *f,
 		p += strspn(p, " ");
 	}
 	return 0;
+}
+
+int store_audit_append(struct store *s, const struct audit_fields *f,
+		       const unsigned char prev[32], const unsigned char hash[32])
+{
+	return audit_append(s, f, prev, hash, true);
+}
+
+int store_audit_append_created(struct store *s, const struct audit_fields *f,
+			       const unsigned char prev[32], const unsigned char hash[32])
+{
+	return audit_append(s, f, prev, hash, false);
 }
 
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us)

@@ -78,7 +78,7 @@ int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX
 /*
  * The same, noting created_seq (> 0) as the audit record that creates the
  * client: that record's append then needs no audit_ids row for it
- * (store_audit_append()), and audit queries by client still find it.
+ * (store_audit_append_created()), and audit queries by client still find it.
  */
 int store_client_create_at(struct store *s, const json_t *input, int64_t created_seq,
 			   char ret_id[ID_HEX_LEN + 1]);
@@ -154,13 +154,16 @@ int store_set_cache_kib(struct store *s, int64_t kib);
 /* The chain's head: last seq (0 if empty) and its hash (zeros if empty). */
 int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32]);
 
-/*
- * Append one record, and its ids to the id index unless index_ids is false:
- * when they are clients this record created, with its seq noted in their
- * rows (store_client_create_at()).
- */
+/* Append one record (and its ids to the id index). */
 int store_audit_append(struct store *s, const struct audit_fields *f,
-		       const unsigned char prev[32], const unsigned char hash[32], bool index_ids);
+		       const unsigned char prev[32], const unsigned char hash[32]);
+
+/*
+ * Append one record whose ids are exactly the clients it created, with its
+ * seq noted in their rows (store_client_create_at()): no id index rows.
+ */
+int store_audit_append_created(struct store *s, const struct audit_fields *f,
+			       const unsigned char prev[32], const unsigned char hash[32]);
 
 /* The latest checkpoint (seq 0 if none). */
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us);
