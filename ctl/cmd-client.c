@@ -401,6 +401,7 @@ static int cmd_rm(struct ctl_ctx *ctx, int argc, char **argv)
 
 struct import_rec {
 	unsigned long line;     /* 1-based line number in the file */
+	size_t len;             /* the line's length: at least its compact encoding's */
 	json_t *client;         /* the parsed ClientInput, owned */
 };
 
@@ -560,7 +561,7 @@ static int load_file(const char *file, struct import_rec **ret_recs, size_t *ret
 			recs = nr;
 			cap = ncap;
 		}
-		recs[n++] = (struct import_rec){ lineno, j };
+		recs[n++] = (struct import_rec){ lineno, len, j };
 	}
 	if (bad > 0) {
 		ctl_warnx("%s: %lu bad line%s; nothing imported", file, bad, bad == 1 ? "" : "s");
@@ -621,14 +622,20 @@ static void rollback(struct ctl_ctx *ctx, const char *file, char **ids, size_t n
 			  "could not be deleted", file, failed, n, n == 1 ? "" : "s");
 }
 
-/* How many of the next n records go in one Import call. */
+/*
+ * How many of the next n records go in one Import call. A record's compact
+ * encoding is never longer than its line: every value is a string (checked
+ * on loading), and re-encoding one only drops whitespace and turns escapes
+ * into the characters or the same escapes. So the line lengths bound the
+ * frame without encoding every record once more just to measure it (which
+ * cost a fifth of rosterctl's time).
+ */
 static size_t next_chunk(const struct import_rec *recs, size_t n)
 {
 	size_t k = 0, bytes = 0;
 
 	while (k < n && k < IMPORT_CHUNK_MAX) {
-		/* Escaping may grow a value; its encoded size is what the frame holds. */
-		size_t sz = json_dumpb(recs[k].client, NULL, 0, JSON_COMPACT) + 1;
+		size_t sz = recs[k].len + 1;
 
 		if (k > 0 && bytes + sz > IMPORT_CHUNK_BYTES)
 			break;

@@ -189,7 +189,8 @@ static int append(struct audit *a, struct audit_job *j)
 	f.error = error;
 	f.alert = j->rec.alert;
 	audit_hash(a->head_hash, &f, hash);
-	r = store_audit_append(a->w, &f, a->head_hash, hash);
+	r = j->ids_created ? store_audit_append_created(a->w, &f, a->head_hash, hash)
+			   : store_audit_append(a->w, &f, a->head_hash, hash);
 	if (r < 0)
 		return r;
 	a->head_seq = f.seq;
@@ -234,15 +235,31 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	if (r < 0)
 		return r;
 	for (struct audit_job *j = batch; j != NULL && r == 0; j = j->next) {
+		/* append() gives the record exactly this seq, right after mutate. */
+		j->seq = a->head_seq + 1;
 		if (j->mutate != NULL && j->plain) {
 			j->mutate(a->w, j);
+			/*
+			 * A plain change that failed part-way cannot be undone alone,
+			 * and an error SQLite answers by rolling back the whole
+			 * transaction (I/O, corruption) leaves none to append to (each
+			 * record would then commit on its own): either way the batch
+			 * fails whole rather than commit part of it.
+			 */
+			if (j->abort_batch || !store_in_transaction(a->w)) {
+				r = -EIO;
+				break;
+			}
 		} else if (j->mutate != NULL) {
 			r = store_exec(a->w, "SAVEPOINT job");
 			if (r < 0)
 				break;
 			j->mutate(a->w, j);
-			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
+			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL) {
 				r = store_exec(a->w, "ROLLBACK TO job");
+				/* The clients it created are gone: their ids need the index again. */
+				j->ids_created = false;
+			}
 			if (r == 0)
 				r = store_exec(a->w, "RELEASE job");
 			if (r < 0)
@@ -256,7 +273,9 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	if (r == 0)
 		r = store_exec(a->w, "COMMIT");
 	if (r < 0) {
-		(void)store_exec(a->w, "ROLLBACK");
+		/* SQLite may have rolled it back already (see above). */
+		if (store_in_transaction(a->w))
+			(void)store_exec(a->w, "ROLLBACK");
 		a->head_seq = seq0;
 		memcpy(a->head_hash, hash0, 32);
 		a->last_cp_seq = cp_seq0;

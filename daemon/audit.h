@@ -9,6 +9,8 @@
  * to clients run on the writer thread inside the same transaction as their
  * record (audit_job.mutate), in a savepoint of their own, so a change is
  * never committed without its record nor its record without the change.
+ * Create and Import, whose input is checked before they are queued, run
+ * without one (audit_job.abort_batch says why and what replaces it).
  *
  * If the batch cannot be committed, every reply in it is replaced by
  * io.roster.AuditUnavailable; a job that waits longer than
@@ -102,6 +104,22 @@ struct audit_job {
 	 * lookup (the commonest call) does not need to pay for.
 	 */
 	bool plain;
+	/*
+	 * Set by a plain mutate that failed part-way through a change of
+	 * several rows (call_write_bulk()): without a savepoint what it wrote
+	 * cannot be taken back alone, so the whole batch is rolled back and
+	 * every call in it is answered io.roster.AuditUnavailable.
+	 */
+	bool abort_batch;
+	/* The seq the job's record gets, set before mutate runs (same transaction). */
+	int64_t seq;
+	/*
+	 * Set by a mutate whose record's ids are exactly the clients it created
+	 * with store_client_create_at(w, ..., j->seq, ...): the record then
+	 * adds no rows to the audit id index (audit queries by client find it
+	 * through the clients' rows).
+	 */
+	bool ids_created;
 	unsigned effects;               /* AUDIT_EFFECT_*, set by mutate */
 	audit_done_fn done;
 	void *data;

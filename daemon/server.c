@@ -108,11 +108,48 @@ static void conn_send(struct conn *c, char *data, size_t len)
 		conn_arm_timer(c);
 }
 
+/*
+ * Replies up to this size are encoded into one buffer reused by every
+ * reply (loop thread only), then copied into a frame of exactly their
+ * size: json_dumps() would grow its own buffer by doubling, each step an
+ * allocation, a copy and a wipe, then copy the result once more. Larger
+ * replies (long lists, audit queries) take frame_encode(): the pass made
+ * here is lost for them, which is why the buffer holds a full List page.
+ */
+#define REPLY_ENCODE_BUF (64u * 1024u)
+
+/* Encode msg as a frame (the same as frame_encode() gives), or NULL. */
+static char *encode_reply(const json_t *msg, size_t *ret_len)
+{
+	static char buf[REPLY_ENCODE_BUF];
+	json_malloc_t m;
+	json_free_t f;
+	size_t n = json_dumpb(msg, buf, sizeof(buf), JSON_COMPACT);
+	char *s;
+
+	if (n == 0)
+		return NULL;
+	if (n >= sizeof(buf)) {
+		sodium_memzero(buf, sizeof(buf));
+		return frame_encode(msg, REPLY_MAX_SIZE, ret_len);
+	}
+	json_get_alloc_funcs(&m, &f);
+	s = m(n + 1);
+	if (s != NULL) {
+		memcpy(s, buf, n);
+		s[n] = '\0';           /* the NUL terminator is the frame delimiter */
+		*ret_len = n + 1;
+	}
+	/* Client fields pass through it: wiped like every buffer that held them. */
+	sodium_memzero(buf, n);
+	return s;
+}
+
 /* Encode and send a message object (borrowed). */
 static void conn_send_msg(struct conn *c, json_t *msg)
 {
 	size_t len;
-	char *s = frame_encode(msg, REPLY_MAX_SIZE, &len);
+	char *s = encode_reply(msg, &len);
 
 	if (s == NULL) {
 		json_t *err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.InternalError",
@@ -379,6 +416,11 @@ void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx)
 void call_read(struct call *c, audit_mutate_fn fn, void *ctx, void (*ctx_free)(void *))
 {
 	submit_mutation(c, fn, NULL, ctx, ctx_free, true);
+}
+
+void call_write_bulk(struct call *c, audit_mutate_fn fn, json_t *mctx)
+{
+	submit_mutation(c, fn, mctx, NULL, NULL, true);
 }
 
 /* A stream's own record is committed: hand over to the streaming handler. */

@@ -179,6 +179,15 @@ void call_write(struct call *c, audit_mutate_fn fn, json_t *mctx);
 void call_read(struct call *c, audit_mutate_fn fn, void *ctx, void (*ctx_free)(void *));
 
 /*
+ * Like call_write(), without the savepoint, for a change whose failure is
+ * a storage failure (its input was checked before): if fn cannot complete
+ * it, fn sets j->abort_batch and the whole batch is rolled back. Under
+ * SQLCipher a savepoint costs an encryption of every page the change
+ * touches, as much again as the commit (see Clients.Import).
+ */
+void call_write_bulk(struct call *c, audit_mutate_fn fn, json_t *mctx);
+
+/*
  * Streaming ("more") calls. call_stream_start() commits the call's own
  * audit record first and then runs started(c, status) on the loop thread
  * (status < 0: the record could not be written; the call has been answered

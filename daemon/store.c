@@ -52,10 +52,11 @@ static const char *const stmt_sql[ST__MAX] = {
 		      "ORDER BY name COLLATE NOCASE, id LIMIT ?2",
 	[ST_LIST] = "SELECT " CLIENT_COLS " FROM clients WHERE id > ?1 ORDER BY id LIMIT ?2",
 	[ST_INSERT] = "INSERT INTO clients (id, name, kind, country, contact_name, contact_email, "
-		      "contact_phone, tier, notes, status, created_at, updated_at, version) "
+		      "contact_phone, tier, notes, status, created_at, updated_at, version, "
+		      "created_seq) "
 		      "VALUES (?10, ?1, ?2, NULLIF(?3, ''), NULLIF(?4, ''), NULLIF(?5, ''), "
 		      "NULLIF(?6, ''), NULLIF(?7, ''), NULLIF(?8, ''), COALESCE(?9, 'active'), "
-		      "?11, ?11, 1)",
+		      "?11, ?11, 1, NULLIF(?12, 0))",
 	/*
 	 * One fixed statement serves every partial update: a NULL parameter
 	 * keeps the column, an empty string clears an optional one.
@@ -761,6 +762,12 @@ static void bind_input(sqlite3_stmt *st, const json_t *input)
 
 int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX_LEN + 1])
 {
+	return store_client_create_at(s, input, 0, ret_id);
+}
+
+int store_client_create_at(struct store *s, const json_t *input, int64_t created_seq,
+			   char ret_id[ID_HEX_LEN + 1])
+{
 	sqlite3_stmt *st = s->st[ST_INSERT];
 	char id[ID_HEX_LEN + 1];
 	int rc, r = 0;
@@ -775,6 +782,7 @@ int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX
 		bind_input(st, input);
 		sqlite3_bind_text(st, 10, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 11, now_usec());
+		sqlite3_bind_int64(st, 12, created_seq);
 		rc = sqlite3_step(st);
 		done(st);
 		if (rc == SQLITE_DONE) {
@@ -830,9 +838,24 @@ out:
 
 int store_client_delete(struct store *s, const char *id)
 {
-	sqlite3_stmt *st = s->st[ST_DELETE];
+	sqlite3_stmt *st = s->st[ST_DELETE], *keep;
 	int rc;
 
+	/*
+	 * First the seq of the record that created the client, if noted in its
+	 * row, moves to the audit id index, so that queries by client still
+	 * find it. Prepared here rather than at open: deletes are rare, and the
+	 * audit tables are the writer's (store_audit_append() prepares late too).
+	 */
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO audit_ids (client_id, seq) "
+			       "SELECT id, created_seq FROM clients WHERE id = ?1 "
+			       "AND created_seq IS NOT NULL", -1, &keep, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_text(keep, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(keep);
+	sqlite3_finalize(keep);
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "keeping a client's creating record");
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	done(st);
@@ -1089,6 +1112,11 @@ int store_exec(struct store *s, const char *sql)
 	return exec(s, sql);
 }
 
+bool store_in_transaction(struct store *s)
+{
+	return !sqlite3_get_autocommit(s->db);
+}
+
 /*
  * The writer's WAL policy (see store.h). SQLite's own auto-checkpoint is
  * PASSIVE: it copies what no reader still needs, but the WAL can only start
@@ -1160,8 +1188,8 @@ int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[3
 	return r;
 }
 
-int store_audit_append(struct store *s, const struct audit_fields *f,
-		       const unsigned char prev[32], const unsigned char hash[32])
+static int audit_append(struct store *s, const struct audit_fields *f,
+			const unsigned char prev[32], const unsigned char hash[32], bool index_ids)
 {
 	sqlite3_stmt *st = s->audit_ins, *ids = s->audit_ids_ins;
 	int rc;
@@ -1198,7 +1226,7 @@ int store_audit_append(struct store *s, const struct audit_fields *f,
 	done(st);
 	if (rc != SQLITE_DONE)
 		return db_fail(s, "appending an audit record");
-	for (const char *p = f->ids; *p;) {
+	for (const char *p = index_ids ? f->ids : ""; *p;) {
 		size_t n = strcspn(p, " ");
 
 		if (n > 0) {
@@ -1213,6 +1241,18 @@ int store_audit_append(struct store *s, const struct audit_fields *f,
 		p += strspn(p, " ");
 	}
 	return 0;
+}
+
+int store_audit_append(struct store *s, const struct audit_fields *f,
+		       const unsigned char prev[32], const unsigned char hash[32])
+{
+	return audit_append(s, f, prev, hash, true);
+}
+
+int store_audit_append_created(struct store *s, const struct audit_fields *f,
+			       const unsigned char prev[32], const unsigned char hash[32])
+{
+	return audit_append(s, f, prev, hash, false);
 }
 
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us)
@@ -1352,7 +1392,8 @@ int store_audit_query(struct store *s, const struct audit_filter *f, json_t **re
 	/* One fixed statement: each filter is inert when its parameter is NULL. */
 	static const char sql[] =
 		"SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 "
-		"AND (?2 IS NULL OR seq IN (SELECT seq FROM audit_ids WHERE client_id = ?2)) "
+		"AND (?2 IS NULL OR seq IN (SELECT seq FROM audit_ids WHERE client_id = ?2) "
+		"OR seq = (SELECT created_seq FROM clients WHERE id = ?2)) "
 		"AND (?3 IS NULL OR principal = ?3) AND (?4 IS NULL OR method = ?4) "
 		"AND (?5 IS NULL OR result = ?5) AND (?6 = 0 OR alert <> '') "
 		"AND (?7 IS NULL OR time_us >= ?7) AND (?8 IS NULL OR time_us <= ?8) "

@@ -76,6 +76,14 @@ int store_client_list(struct store *s, const char *after, int limit,
 int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX_LEN + 1]);
 
 /*
+ * The same, noting created_seq (> 0) as the audit record that creates the
+ * client: that record's append then needs no audit_ids row for it
+ * (store_audit_append_created()), and audit queries by client still find it.
+ */
+int store_client_create_at(struct store *s, const json_t *input, int64_t created_seq,
+			   char ret_id[ID_HEX_LEN + 1]);
+
+/*
  * Apply validated changes if the record is at version. Returns 0 and the
  * new version in *ret_version; -ENOENT; -ESTALE with the current version in
  * *ret_version; or -EIO.
@@ -83,7 +91,10 @@ int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX
 int store_client_update(struct store *s, const char *id, const json_t *changes,
 			int64_t version, int64_t *ret_version);
 
-/* Returns 0, -ENOENT or -EIO. */
+/*
+ * Returns 0, -ENOENT or -EIO. The seq of the record that created the
+ * client, if noted, moves to the audit id index first.
+ */
 int store_client_delete(struct store *s, const char *id);
 
 /* ---- principals, roles and settings (auth.c is the only caller) ---------- */
@@ -128,6 +139,9 @@ int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
 /* Transactions and savepoints for the audit writer's batches. */
 int store_exec(struct store *s, const char *sql);
 
+/* Whether a transaction is open (SQLite ends one itself on some errors). */
+bool store_in_transaction(struct store *s);
+
 /*
  * For the one connection that commits most (the audit writer): keep the WAL
  * from growing without end under steady reads (store.c says how).
@@ -143,6 +157,13 @@ int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[3
 /* Append one record (and its ids to the id index). */
 int store_audit_append(struct store *s, const struct audit_fields *f,
 		       const unsigned char prev[32], const unsigned char hash[32]);
+
+/*
+ * Append one record whose ids are exactly the clients it created, with its
+ * seq noted in their rows (store_client_create_at()): no id index rows.
+ */
+int store_audit_append_created(struct store *s, const struct audit_fields *f,
+			       const unsigned char prev[32], const unsigned char hash[32]);
 
 /* The latest checkpoint (seq 0 if none). */
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us);

@@ -66,6 +66,26 @@ import json, sys
 ms = sorted(set(r["method"] for r in json.load(open(sys.argv[1]))["records"]))
 assert ms == ["io.roster.Clients.Create", "io.roster.Clients.Get", "io.roster.Clients.List",
               "io.roster.Clients.Search", "io.roster.Clients.Update"], ms' "$T/out"
+# An import's one record names every new client, found by client whether the
+# client still exists or has been deleted since (the record that created a
+# client is noted in its row, not in an index row per client).
+printf '%s\n' '{"name": "Audit Import A", "kind": "bank"}' '{"name": "Audit Import B", "kind": "bank"}' \
+	> "$T/imp.jsonl"
+ctl --json client import "$T/imp.jsonl" > "$T/imp"
+IA=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ids"][0])' "$T/imp")
+IB=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ids"][1])' "$T/imp")
+ctl client rm "$IA" > /dev/null
+expect_exit 0 "audit query --client of an imported client" ctl --json audit query --client "$IB"
+check "... finds its Import, naming both new clients" python3 -c '
+import json, sys
+rs = json.load(open(sys.argv[1]))["records"]
+assert [r["method"] for r in rs] == ["io.roster.Clients.Import"], rs
+assert rs[0]["ids"] == sys.argv[2:], rs' "$T/out" "$IA" "$IB"
+expect_exit 0 "audit query --client of an imported client since deleted" ctl --json audit query --client "$IA"
+check "... finds its Import and its Delete" python3 -c '
+import json, sys
+ms = [r["method"] for r in json.load(open(sys.argv[1]))["records"]]
+assert ms == ["io.roster.Clients.Import", "io.roster.Clients.Delete"], ms' "$T/out"
 expect_exit 0 "audit query --result not_found" ctl --json audit query --result not_found
 check "... exactly the two not_found calls" python3 -c '
 import json, sys; assert len(json.load(open(sys.argv[1]))["records"]) == 2' "$T/out"

@@ -1147,6 +1147,219 @@ START_TEST(test_mutation_with_error_reply_rolled_back)
 }
 END_TEST
 
+/*
+ * Changes that run without a savepoint (call_write_bulk(), as Import and
+ * Create do) must never be committed in part. The batch is made
+ * deterministic: a first job holds the writer for a moment, so the jobs
+ * submitted meanwhile make up the next batch together.
+ */
+static int slow_started;
+
+static void plain_slow(struct store *w, struct audit_job *j)
+{
+	(void)w;
+	__atomic_store_n(&slow_started, 1, __ATOMIC_SEQ_CST);
+	usleep(300000);
+	j->reply = json_pack("{s:{}}", "parameters");
+}
+
+/* Three clients written, then a storage failure on the fourth. */
+static void bulk_create_then_abort(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+
+	for (int i = 0; i < 3; i++)
+		if (store_client_create(w, json_object_get(j->mctx, "client"), id) == 0)
+			audit_rec_add_id(&j->rec, id);
+	j->abort_batch = true;
+	j->reply = json_pack("{s:s, s:{}}", "error", "io.roster.InternalError", "parameters");
+}
+
+/*
+ * A client written, then the transaction ends under the job, as SQLite
+ * ends it itself on an I/O error or corruption; the reply says nothing.
+ */
+static void plain_create_then_lose_transaction(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1] = "";
+
+	if (store_client_create(w, json_object_get(j->mctx, "client"), id) == 0)
+		audit_rec_add_id(&j->rec, id);
+	(void)store_exec(w, "ROLLBACK");
+	j->reply = json_pack("{s:{s:s, s:i}}", "parameters", "id", id, "version", 1);
+}
+
+static void batch_fails_whole(audit_mutate_fn failing)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot sl[5];
+	struct audit_job *j;
+	struct store *s;
+	json_t *arr;
+
+	memset(sl, 0, sizeof(sl));
+	j = make_job(0, "alice", "io.roster.Clients.Get", NULL, &sl[0]);
+	j->mutate = plain_slow;
+	j->plain = true;
+	__atomic_store_n(&slow_started, 0, __ATOMIC_SEQ_CST);
+	audit_submit(a, j);
+	while (!__atomic_load_n(&slow_started, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	audit_submit(a, create_job(1, "Good One", mutate_create, &sl[1]));
+	j = create_job(2, "Bulk", failing, &sl[2]);
+	j->plain = true;
+	audit_submit(a, j);
+	audit_submit(a, create_job(3, "Good Two", mutate_create, &sl[3]));
+	wait_done(4, 30);
+	ck_assert_int_eq(sl[0].status, 0);
+	/* Everything in the failing job's batch is answered AuditUnavailable... */
+	for (int i = 1; i < 4; i++) {
+		ck_assert_int_eq(sl[i].calls, 1);
+		ck_assert_msg(sl[i].status < 0, "job %d answered with status %d", i, sl[i].status);
+	}
+	/* ...and the writer goes on, the chain without a gap. */
+	audit_submit(a, create_job(4, "After", mutate_create, &sl[4]));
+	wait_done(5, 30);
+	ck_assert_int_eq(sl[4].status, 0);
+	stop_writer(a);
+
+	/* Nothing of that batch: no client, and no record committed on its own. */
+	ck_assert_int_eq(client_count(), 1);
+	ck_assert_int_eq(head_seq_of_db(), 2);
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_eq(json_array_size(arr), 2);
+	ck_assert_str_eq(str(json_array_get(arr, 0), "method"), "io.roster.Clients.Get");
+	ck_assert_str_eq(str(json_array_get(arr, 1), "method"), "io.roster.Clients.Create");
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(arr, 1), "ids")), 1);
+	json_decref(arr);
+	store_close(s);
+	verify_ok(2);
+}
+
+START_TEST(test_bulk_job_that_fails_takes_its_batch_with_it)
+{
+	batch_fails_whole(bulk_create_then_abort);
+}
+END_TEST
+
+START_TEST(test_plain_job_that_loses_the_transaction_fails_its_batch)
+{
+	batch_fails_whole(plain_create_then_lose_transaction);
+}
+END_TEST
+
+/*
+ * Clients created with their record's seq noted in their rows (as Import
+ * and Create do) get no audit id index rows from that record, yet a query
+ * by client finds it: while the client exists, and after it is deleted.
+ * A change rolled back with its savepoint indexes its ids as before.
+ */
+static void bulk_create_three(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+
+	j->ids_created = true;
+	for (int i = 0; i < 3; i++)
+		if (store_client_create_at(w, json_object_get(j->mctx, "client"), j->seq, id) < 0 ||
+		    audit_rec_add_id(&j->rec, id) < 0)
+			j->abort_batch = true;
+	j->reply = json_pack("{s:{}}", "parameters");
+}
+
+static void create_at_then_fail(struct store *w, struct audit_job *j)
+{
+	char id[ID_HEX_LEN + 1];
+
+	j->ids_created = true;
+	if (store_client_create_at(w, json_object_get(j->mctx, "client"), j->seq, id) == 0)
+		audit_rec_add_id(&j->rec, id);
+	j->reply = json_pack("{s:s, s:{}}", "error", "io.roster.Conflict", "parameters");
+}
+
+static char doomed[ID_HEX_LEN + 1];
+
+static void delete_doomed(struct store *w, struct audit_job *j)
+{
+	audit_rec_add_id(&j->rec, doomed);
+	j->reply = store_client_delete(w, doomed) == 0 ? json_pack("{s:{}}", "parameters")
+		   : json_pack("{s:s, s:{}}", "error", "io.roster.NotFound", "parameters");
+}
+
+/* The seqs of the records a query by client finds, as "1 3" (no trailing blank). */
+static void seqs_for(const char *client, char *out, size_t size)
+{
+	struct store *s = open_store();
+	struct audit_filter f;
+	json_t *arr = NULL, *r;
+	size_t i, off = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.client = client;
+	f.limit = 100;
+	ck_assert_int_eq(store_audit_query(s, &f, &arr), 0);
+	out[0] = '\0';
+	json_array_foreach(arr, i, r)
+		off += (size_t)snprintf(out + off, size - off, "%s%lld", i ? " " : "",
+					(long long)num(r, "seq"));
+	json_decref(arr);
+	store_close(s);
+}
+
+START_TEST(test_query_by_client_finds_records_of_created_clients)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot sl[4];
+	struct audit_job *j;
+	struct store *s;
+	json_t *arr;
+	char ids[3][ID_HEX_LEN + 1], failed_id[ID_HEX_LEN + 1], got[64];
+
+	memset(sl, 0, sizeof(sl));
+	j = create_job(0, "Bulk", bulk_create_three, &sl[0]);
+	j->plain = true;
+	audit_submit(a, j);
+	wait_done(1, 30);
+	ck_assert_int_eq(sl[0].status, 0);
+	audit_submit(a, create_job(1, "Refused", create_at_then_fail, &sl[1]));
+	wait_done(2, 30);
+
+	s = open_store();
+	arr = query_all(s, 0);
+	for (int i = 0; i < 3; i++)
+		snprintf(ids[i], sizeof(ids[i]), "%s", json_string_value(json_array_get(
+			 json_object_get(json_array_get(arr, 0), "ids"), (size_t)i)));
+	snprintf(failed_id, sizeof(failed_id), "%s", json_string_value(json_array_get(
+		 json_object_get(json_array_get(arr, 1), "ids"), 0)));
+	json_decref(arr);
+	store_close(s);
+
+	/* Record 3 reads ids[1]; record 4 deletes ids[0]. */
+	j = make_job(2, "alice", "io.roster.Clients.Get", OK_REPLY, &sl[2]);
+	ck_assert_int_eq(audit_rec_add_id(&j->rec, ids[1]), 0);
+	audit_submit(a, j);
+	snprintf(doomed, sizeof(doomed), "%s", ids[0]);
+	j = make_job(3, "admin", "io.roster.Clients.Delete", NULL, &sl[3]);
+	j->mutate = delete_doomed;
+	audit_submit(a, j);
+	wait_done(4, 30);
+	for (int i = 1; i < 4; i++)
+		ck_assert_int_eq(sl[i].status, 0);
+	stop_writer(a);
+
+	ck_assert_int_eq(client_count(), 2);
+	seqs_for(ids[0], got, sizeof(got));
+	ck_assert_str_eq(got, "1 4");           /* created, then deleted: both found */
+	seqs_for(ids[1], got, sizeof(got));
+	ck_assert_str_eq(got, "1 3");
+	seqs_for(ids[2], got, sizeof(got));
+	ck_assert_str_eq(got, "1");
+	seqs_for(failed_id, got, sizeof(got));
+	ck_assert_str_eq(got, "2");             /* rolled back: found through the index */
+	verify_ok(4);
+}
+END_TEST
+
 /* --- 6. failing closed --------------------------------------------------- */
 
 START_TEST(test_fail_closed_when_records_cannot_be_written)
@@ -1704,6 +1917,9 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_mutation_committed_with_its_record);
 	tcase_add_test(tc, test_mutation_with_error_reply_rolled_back);
 	tcase_add_test(tc, test_plain_job_keeps_its_change_and_reports_effects);
+	tcase_add_test(tc, test_bulk_job_that_fails_takes_its_batch_with_it);
+	tcase_add_test(tc, test_plain_job_that_loses_the_transaction_fails_its_batch);
+	tcase_add_test(tc, test_query_by_client_finds_records_of_created_clients);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fail-closed");

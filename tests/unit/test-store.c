@@ -3,7 +3,8 @@
  * come from keyring_create() at the cheapest Argon2id cost, in a private
  * temporary directory. Covers opening and reopening, wrong keys, encryption
  * at rest (no plaintext in the database or its WAL), the CRUD operations
- * with their error codes, search escaping, pagination and the migrations.
+ * with their error codes, search escaping, pagination and the migrations,
+ * and the audit writer's WAL policy (store_wal_restarts()) under readers.
  */
 #include "config.h"
 
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,7 @@
 #include "daemon/keys.h"
 #include "daemon/log.h"
 #include "daemon/store.h"
+#include "daemon/util.h"
 
 static const char PASS[] = "correct horse battery staple";
 /* A name that must never appear in the database files in plaintext. */
@@ -784,6 +787,287 @@ START_TEST(test_list_more_flag_at_exact_boundaries)
 }
 END_TEST
 
+/* --- the writer's WAL policy (store_wal_restarts) ------------------------------ */
+
+/*
+ * store.c's thresholds, repeated here on purpose: the tests check the
+ * numbers the policy promises, and a change to them should be a change to
+ * these tests as well.
+ */
+#define WAL_RESTART_PAGES 8192
+#define WAL_RESTART_BACKOFF_US 1000000
+/* A WAL frame: the page plus its 24-byte header. */
+#define WAL_FRAME_BYTES (4096 + 24)
+/* Pages each test commit dirties: one 400 KB blob is ~100 overflow pages. */
+#define FILL_PAGES 100
+#define FILL_SQL "INSERT INTO filler (b) VALUES (randomblob(400000))"
+
+static off_t wal_size(void)
+{
+	char p[sizeof(dbpath) + 8];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s-wal", dbpath);
+	return stat(p, &st) == 0 ? st.st_size : 0;
+}
+
+/* Frames in the WAL now, from a checkpoint that copies only what no reader needs. */
+static int wal_frames(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int frames;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	frames = sqlite3_column_int(st, 1);
+	sqlite3_finalize(st);
+	return frames;
+}
+
+/* Rows in filler as db sees it; -1 if the read failed (never asserted off the main thread). */
+static int64_t count_filler(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM filler", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * A short reader that overlaps every commit, as the loop's reads and the
+ * shipper's do under load, made deterministic: before each commit it takes
+ * a snapshot; it lets go READER_HOLD_US after the commit has become visible
+ * (it watches through a second connection), and takes the next one only
+ * when the next commit is about to start. So every commit ends while a
+ * reader still needs an older snapshot: SQLite's PASSIVE checkpoint at the
+ * end of the commit can never copy all of the WAL, the next transaction
+ * never finds it fully copied, and without store_wal_restarts() the WAL
+ * never starts again. A RESTART checkpoint that waits a little outlasts the
+ * reader and succeeds.
+ */
+#define READER_HOLD_US 2000
+
+struct overlap {
+	pthread_t thread;
+	sqlite3 *db, *watch;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int phase;              /* 0 idle, 1 take a snapshot, 2 holding, 3 let go, -1 stop */
+	int failures;
+	int64_t longest_us;     /* the longest snapshot read (BEGIN and the count) */
+};
+
+static void overlap_set(struct overlap *o, int phase)
+{
+	pthread_mutex_lock(&o->mu);
+	o->phase = phase;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void overlap_wait(struct overlap *o, int phase)
+{
+	pthread_mutex_lock(&o->mu);
+	while (o->phase != phase && o->phase != -1)
+		pthread_cond_wait(&o->cv, &o->mu);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void *overlap_main(void *arg)
+{
+	struct overlap *o = arg;
+
+	for (;;) {
+		int64_t seen, t0;
+		bool fail;
+
+		overlap_wait(o, 1);
+		if (o->phase == -1)
+			break;
+		t0 = now_usec();
+		fail = sqlite3_exec(o->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+		       (seen = count_filler(o->db)) < 0;
+		pthread_mutex_lock(&o->mu);
+		o->failures += fail;
+		if (now_usec() - t0 > o->longest_us)
+			o->longest_us = now_usec() - t0;
+		o->phase = 2;
+		pthread_cond_broadcast(&o->cv);
+		pthread_mutex_unlock(&o->mu);
+		/* Until the commit shows, plus a little: the commit's own checkpoint has run by then. */
+		while (!fail && count_filler(o->watch) == seen)
+			usleep(100);
+		usleep(READER_HOLD_US);
+		if (sqlite3_exec(o->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			fail = true;
+		pthread_mutex_lock(&o->mu);
+		o->failures += fail;
+		if (o->phase != -1)
+			o->phase = 3;
+		pthread_cond_broadcast(&o->cv);
+		pthread_mutex_unlock(&o->mu);
+	}
+	return NULL;
+}
+
+static void overlap_start(struct overlap *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->db = raw_open(keys, true);
+	o->watch = raw_open(keys, true);
+	sqlite3_busy_timeout(o->db, 5000);
+	sqlite3_busy_timeout(o->watch, 5000);
+	pthread_mutex_init(&o->mu, NULL);
+	pthread_cond_init(&o->cv, NULL);
+	ck_assert_int_eq(pthread_create(&o->thread, NULL, overlap_main, o), 0);
+}
+
+static void overlap_stop(struct overlap *o)
+{
+	overlap_set(o, -1);
+	ck_assert_int_eq(pthread_join(o->thread, NULL), 0);
+	sqlite3_close(o->db);
+	sqlite3_close(o->watch);
+	pthread_mutex_destroy(&o->mu);
+	pthread_cond_destroy(&o->cv);
+}
+
+/*
+ * One commit of about FILL_PAGES pages on s, overlapped by o's reader when
+ * o is not NULL; returns how long the commit took (µs).
+ */
+static int64_t fill_commit(struct store *s, struct overlap *o)
+{
+	int64_t t0, took;
+
+	if (o != NULL) {
+		overlap_set(o, 1);
+		overlap_wait(o, 2);
+	}
+	t0 = now_usec();
+	ck_assert_int_eq(store_exec(s, "BEGIN IMMEDIATE; " FILL_SQL "; COMMIT"), 0);
+	took = now_usec() - t0;
+	if (o != NULL)
+		overlap_wait(o, 3);
+	return took;
+}
+
+/* The audit writer's connection, as audit.c sets it up, with a table to fill. */
+static struct store *open_writer(void)
+{
+	struct store *s = open_store();
+
+	store_wal_restarts(s);
+	ck_assert_int_eq(store_exec(s, "CREATE TABLE filler (b BLOB)"), 0);
+	return s;
+}
+
+/*
+ * Under reads that overlap every commit, commit four times the RESTART
+ * threshold: the WAL file must stay near the threshold. Without the policy
+ * it holds every frame written (about four times as many).
+ */
+START_TEST(test_wal_bounded_under_steady_reads)
+{
+	struct store *s = open_writer();
+	struct overlap o;
+	const int commits = 4 * WAL_RESTART_PAGES / FILL_PAGES;
+	off_t max_wal = 0;
+	/* One failed try (a reader descheduled for 20 ms) costs a second of growth: allow it. */
+	const off_t bound = (off_t)2 * WAL_RESTART_PAGES * WAL_FRAME_BYTES;
+
+	overlap_start(&o);
+	for (int i = 0; i < commits; i++) {
+		fill_commit(s, &o);
+		if (wal_size() > max_wal)
+			max_wal = wal_size();
+	}
+	overlap_stop(&o);
+	ck_assert_int_eq(o.failures, 0);
+	ck_assert_msg(max_wal <= bound,
+		      "the WAL grew to %lld bytes (%lld frames) over %d commits of ~%d pages, each "
+		      "overlapped by a short reader; the bound is %lld bytes", (long long)max_wal,
+		      (long long)(max_wal / WAL_FRAME_BYTES), commits, FILL_PAGES, (long long)bound);
+	store_close(s);
+}
+END_TEST
+
+/*
+ * A reader that is not short (a backup copying the database) holds its
+ * snapshot across more than the RESTART threshold of commits. No commit
+ * may wait for it longer than the policy's brief wait (20 ms, far from the
+ * 5 s busy timeout of every other wait) nor pay that wait at every commit,
+ * the reader must keep reading its snapshot undisturbed, and once it is gone the WAL must start again even though
+ * short readers still overlap every commit.
+ */
+START_TEST(test_wal_long_reader_holds_up_no_commit_and_restart_follows)
+{
+	struct store *s = open_writer();
+	sqlite3 *lr = raw_open(keys, true), *probe = raw_open(keys, true);
+	struct overlap o;
+	const int past = 30, phase1 = WAL_RESTART_PAGES / FILL_PAGES + past;
+	int64_t worst = 0, t_end;
+	int frames, commits2 = 0, waited = 0;
+
+	/* The long reader: a snapshot taken before any filler was written. */
+	ck_assert_int_eq(sqlite3_exec(lr, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(count_filler(lr), 0);
+	for (int i = 0; i < phase1; i++) {
+		int64_t took = fill_commit(s, NULL);
+
+		if (took > worst)
+			worst = took;
+		/* Past the threshold, a commit that tried a RESTART waited its 20 ms. */
+		if (i >= phase1 - past && took >= 20000)
+			waited++;
+	}
+	/* The WAL could not start again: the long reader needs its first frames. */
+	frames = wal_frames(probe);
+	ck_assert_int_ge(frames, WAL_RESTART_PAGES);
+	ck_assert_msg(worst < 1000000, "a commit waited %lld us for a long reader",
+		      (long long)worst);
+	/*
+	 * After a try that failed, the writer leaves the WAL alone for a
+	 * second: not every commit past the threshold may pay the wait. (A
+	 * commit can be slow for other reasons on a busy machine, hence half.)
+	 */
+	ck_assert_msg(waited <= past / 2, "%d of the %d commits past the threshold waited >= 20 ms "
+		      "for the long reader", waited, past);
+	/* The long reader is not disturbed: it still reads its own snapshot. */
+	ck_assert_int_eq(count_filler(lr), 0);
+	ck_assert_int_eq(sqlite3_exec(lr, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(lr);
+	ck_assert_int_eq(count_filler(probe), phase1);
+
+	/*
+	 * Past the back-off the writer tries again, outlasts the short reader
+	 * and the next commit starts the WAL from its beginning: the WAL then
+	 * holds fewer frames than the threshold.
+	 */
+	overlap_start(&o);
+	t_end = now_usec() + WAL_RESTART_BACKOFF_US + 500000;
+	while (now_usec() < t_end || commits2 < 10) {
+		fill_commit(s, &o);
+		commits2++;
+	}
+	overlap_stop(&o);
+	ck_assert_int_eq(o.failures, 0);
+	ck_assert_int_eq(count_filler(probe), phase1 + commits2);
+	frames = wal_frames(probe);
+	ck_assert_msg(frames < WAL_RESTART_PAGES,
+		      "the WAL still holds %d frames after the long reader ended and %d more commits",
+		      frames, commits2);
+	sqlite3_close(probe);
+	store_close(s);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -824,6 +1108,13 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_search_results_are_full_records);
 	tcase_add_test(tc, test_list_paginates_without_duplicates);
 	tcase_add_test(tc, test_list_more_flag_at_exact_boundaries);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wal");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_wal_bounded_under_steady_reads);
+	tcase_add_test(tc, test_wal_long_reader_holds_up_no_commit_and_restart_follows);
 	suite_add_tcase(s, tc);
 	return s;
 }
