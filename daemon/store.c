@@ -138,8 +138,17 @@ static int migrate(struct store *s)
 
 		if (v <= 0)
 			return -EINVAL;   /* a build error: every migration is numbered */
-		if (v > known)
-			known = v;
+		/*
+		 * Also a build error: numbers must increase in build order. Two
+		 * migrations of the same number (from two branches) would have
+		 * the second skipped without a word wherever the first ran.
+		 */
+		if (v <= known) {
+			log_err("database: migration %s is not numbered after the one before it; "
+				"this rosterd was built wrong", m->name);
+			return -EINVAL;
+		}
+		known = v;
 		if (v <= current)
 			continue;
 		r = exec(s, "BEGIN IMMEDIATE");
