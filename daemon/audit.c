@@ -817,7 +817,7 @@ static void *range_thread(void *arg)
 	struct vrange *r = arg;
 	struct store *s = NULL;
 
-	r->result = store_open(r->db_path, r->keys, &s);
+	r->result = store_open_private(r->db_path, r->keys, &s);
 	if (r->result == 0)
 		r->result = walk_range(s, r);
 	store_close(s);
@@ -922,7 +922,7 @@ int audit_verify_path(const char *db_path, const struct keys *k, struct audit_ve
 	int r;
 
 	memset(&v, 0, sizeof(v));
-	r = store_open(db_path, k, &s);
+	r = store_open_private(db_path, k, &s);
 	if (r == 0)
 		r = verify_start(s, first, 1, &v, &head);
 	if (r != 0) {

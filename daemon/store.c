@@ -276,7 +276,7 @@ out:
 	return 0;
 }
 
-int store_open(const char *path, const struct keys *k, struct store **ret)
+static int open_flags(const char *path, const struct keys *k, int flags, struct store **ret)
 {
 	struct store *s;
 	char mode[16];
@@ -285,8 +285,8 @@ int store_open(const char *path, const struct keys *k, struct store **ret)
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
-	r = store_connect(path, k, SQLITE_OPEN_CREATE, "database", &s->db, s->cipher_version,
-			  sizeof(s->cipher_version));
+	r = store_connect(path, k, SQLITE_OPEN_CREATE | flags, "database", &s->db,
+			  s->cipher_version, sizeof(s->cipher_version));
 	if (r < 0)
 		goto fail;
 	/* Created by us or not, the file is for the daemon's user alone. */
@@ -314,6 +314,16 @@ int store_open(const char *path, const struct keys *k, struct store **ret)
 fail:
 	store_close(s);
 	return r;
+}
+
+int store_open(const char *path, const struct keys *k, struct store **ret)
+{
+	return open_flags(path, k, 0, ret);
+}
+
+int store_open_private(const char *path, const struct keys *k, struct store **ret)
+{
+	return open_flags(path, k, SQLITE_OPEN_NOMUTEX, ret);
 }
 
 int store_backup(const char *src_path, const struct keys *k, const char *dst_path,
