@@ -413,7 +413,8 @@ static void rotate_done(int r, void *data)
 				   "the passphrase does not open the keyring; nothing was changed");
 		break;
 	case -EBUSY:
-		call_error_message(c, "io.roster.Busy", "another key operation or backup is running");
+		call_error_message(c, "io.roster.Busy", "another key operation, a backup or an audit "
+				   "verify is running; try again when it is done");
 		break;
 	case -EALREADY:
 		call_error(c, "io.roster.InvalidState",

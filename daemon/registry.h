@@ -134,8 +134,8 @@ void registry_seal(struct registry *reg);
  * Rotate the data key, the audit signing key or both (what: ROTATE_*), on
  * the thread pool; pass must be the passphrase in force (it also wraps the
  * new keyring). The registry is REG_ROTATING meanwhile. cb runs on the loop
- * thread with 0, -EACCES (wrong passphrase), -EBUSY (another key operation
- * or a backup), -EALREADY (not unsealed), -ENOSPC (KEYRING_RETIRED_MAX audit
+ * thread with 0, -EACCES (wrong passphrase), -EBUSY (another key operation,
+ * a backup or an Audit.Verify walk, which hold connections of their own), -EALREADY (not unsealed), -ENOSPC (KEYRING_RETIRED_MAX audit
  * keys retired already), -EBADMSG (the keyring on disk is not the one in
  * use) or another negative errno; nothing was rotated unless 0, except
  * that an audit-key roll done before a failed data-key copy stands.
