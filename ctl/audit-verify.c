@@ -856,9 +856,12 @@ int audit_pubkey_parse(const char *text, unsigned char ret[32])
 	return 0;
 }
 
-int audit_pubkey_load(const char *path, unsigned char ret[32])
+/*
+ * A key file into buf (size bytes with the NUL): -EINVAL when it is longer
+ * than any key file could be or holds a NUL, else 0 or -errno.
+ */
+static int read_key_file(const char *path, char *buf, size_t size)
 {
-	char buf[1025];
 	size_t n;
 	FILE *f;
 	int r;
@@ -866,7 +869,7 @@ int audit_pubkey_load(const char *path, unsigned char ret[32])
 	f = fopen(path, "re");
 	if (f == NULL)
 		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	n = fread(buf, 1, size - 1, f);
 	r = ferror(f) ? -EIO : 0;
 	if (r == 0 && !feof(f))
 		r = -EINVAL;            /* longer than any key file */
@@ -874,9 +877,15 @@ int audit_pubkey_load(const char *path, unsigned char ret[32])
 	if (r < 0)
 		return r;
 	buf[n] = '\0';
-	if (strlen(buf) != n)
-		return -EINVAL;         /* a NUL inside */
-	return audit_pubkey_parse(buf, ret);
+	return strlen(buf) == n ? 0 : -EINVAL;     /* a NUL inside */
+}
+
+int audit_pubkey_load(const char *path, unsigned char ret[32])
+{
+	char buf[1025];
+	int r = read_key_file(path, buf, sizeof(buf));
+
+	return r < 0 ? r : audit_pubkey_parse(buf, ret);
 }
 
 int audit_pubkeys_load(const char *path, unsigned char (*ret)[32], size_t max, size_t *ret_n)
@@ -884,25 +893,14 @@ int audit_pubkeys_load(const char *path, unsigned char (*ret)[32], size_t max, s
 	/* 64 hex digits and a newline per key, with room for white space. */
 	char buf[AUDIT_PUBKEYS_MAX * 80 + 1], *line, *save = NULL;
 	unsigned char k[AUDIT_PUBKEYS_MAX][32];
-	size_t n = 0, got;
-	FILE *f;
+	size_t n = 0;
 	int r;
 
 	if (max > AUDIT_PUBKEYS_MAX)
 		max = AUDIT_PUBKEYS_MAX;
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -errno;
-	got = fread(buf, 1, sizeof(buf) - 1, f);
-	r = ferror(f) ? -EIO : 0;
-	if (r == 0 && !feof(f))
-		r = -EINVAL;            /* longer than any key file */
-	fclose(f);
+	r = read_key_file(path, buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	buf[got] = '\0';
-	if (strlen(buf) != got)
-		return -EINVAL;         /* a NUL inside */
 	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		if (strspn(line, " \t\r") == strlen(line))
 			continue;       /* a blank line */

@@ -1296,29 +1296,10 @@ int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_
 	return r;
 }
 
-int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
-			       const unsigned char hash[32], const unsigned char pubkey[32],
-			       const unsigned char sig[64])
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO audit_checkpoints (seq, time_us, hash, pubkey, sig) "
-			       "VALUES (?1, ?2, ?3, ?4, ?5)", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(s, "preparing");
-	sqlite3_bind_int64(st, 1, seq);
-	sqlite3_bind_int64(st, 2, time_us);
-	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, pubkey, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 5, sig, 64, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(s, "adding a checkpoint");
-}
-
-int store_audit_keyroll_add(struct store *s, int64_t seq, int64_t time_us,
-			    const unsigned char hash[32], const unsigned char pubkey[32],
-			    const unsigned char next_pubkey[32], const unsigned char sig[64])
+/* One row of audit_checkpoints; next_pubkey NULL for an ordinary checkpoint. */
+static int checkpoint_insert(struct store *s, int64_t seq, int64_t time_us,
+			     const unsigned char hash[32], const unsigned char pubkey[32],
+			     const unsigned char *next_pubkey, const unsigned char sig[64])
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -1331,10 +1312,28 @@ int store_audit_keyroll_add(struct store *s, int64_t seq, int64_t time_us,
 	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, pubkey, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 5, sig, 64, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, next_pubkey, 32, SQLITE_STATIC);
+	if (next_pubkey != NULL)
+		sqlite3_bind_blob(st, 6, next_pubkey, 32, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : db_fail(s, "adding a key-roll checkpoint");
+	return rc == SQLITE_DONE ? 0 : db_fail(s, next_pubkey ? "adding a key-roll checkpoint"
+							   : "adding a checkpoint");
+}
+
+int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
+			       const unsigned char hash[32], const unsigned char pubkey[32],
+			       const unsigned char sig[64])
+{
+	return checkpoint_insert(s, seq, time_us, hash, pubkey, NULL, sig);
+}
+
+int store_audit_keyroll_add(struct store *s, int64_t seq, int64_t time_us,
+			    const unsigned char hash[32], const unsigned char pubkey[32],
+			    const unsigned char next_pubkey[32], const unsigned char sig[64])
+{
+	return checkpoint_insert(s, seq, time_us, hash, pubkey, next_pubkey, sig);
 }
 
 #define AUDIT_COLS "seq, time_us, principal, uid, gid, pid, role, method, ids, fields, records, " \
