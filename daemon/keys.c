@@ -219,6 +219,19 @@ bool keys_knows_sign_pk(const struct keys *k, const unsigned char pk[32])
 	return false;
 }
 
+int keyring_confirm(const char *path, const char *pass, size_t passlen,
+		    const struct keys *in_use)
+{
+	struct keys *disk = NULL;
+	int r = keyring_unlock(path, pass, passlen, &disk);
+
+	if (r == 0 && (disk->rotating || sodium_memcmp(disk->dek, in_use->dek, DEK_BYTES) != 0 ||
+		       sodium_memcmp(disk->sign_sk, in_use->sign_sk, sizeof(disk->sign_sk)) != 0))
+		r = -EBADMSG;
+	keys_free(disk);
+	return r;
+}
+
 struct keys *keys_dup(const struct keys *k)
 {
 	struct keys *c = sodium_malloc(sizeof(*c));

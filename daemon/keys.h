@@ -162,6 +162,16 @@ void keys_end_rotation(struct keys *k, bool commit);
 /* Whether pk is k's audit key or one of its retired ones. */
 bool keys_knows_sign_pk(const struct keys *k, const unsigned char pk[32]);
 
+/*
+ * Check that pass opens the keyring at path and that it holds the keys in
+ * use (in_use: same DEK and audit key, no rotation pending), as a caller
+ * who changes the keyring must show: holding a session is not enough.
+ * Returns 0, -EBADMSG (the keyring on disk is not the one in use) or what
+ * keyring_unlock() returns.
+ */
+int keyring_confirm(const char *path, const char *pass, size_t passlen,
+		    const struct keys *in_use);
+
 /* A copy of k in new locked memory (keys_free it), or NULL. */
 struct keys *keys_dup(const struct keys *k);
 

@@ -316,23 +316,43 @@ struct rekey_job {
 static void rekey_work(uv_work_t *w)
 {
 	struct rekey_job *j = w->data;
-	struct keys *disk = NULL;
 	int r;
 
-	/* The passphrase in force must open the keyring: holding a session is not enough. */
-	r = keyring_unlock(j->reg->keyring_path, j->old_pass, j->old_len, &disk);
-	if (r == 0 && (sodium_memcmp(disk->dek, j->keys->dek, DEK_BYTES) != 0 ||
-		       sodium_memcmp(disk->sign_sk, j->keys->sign_sk, sizeof(disk->sign_sk)) != 0)) {
+	r = keyring_confirm(j->reg->keyring_path, j->old_pass, j->old_len, j->keys);
+	if (r == -EBADMSG)
 		log_err("rekey: the keyring on disk does not hold the keys in use; not rewrapping");
-		r = -EBADMSG;
-	}
-	keys_free(disk);
 	if (r == 0)
 		r = keyring_rewrap(j->reg->keyring_path, j->keys, j->new_pass, j->new_len,
 				   j->reg->kdf_opslimit, j->reg->kdf_memlimit);
 	sodium_memzero(j->old_pass, j->old_len);
 	sodium_memzero(j->new_pass, j->new_len);
 	j->result = r;
+}
+
+/*
+ * The refusals Rekey shares in both its forms: a wrong passphrase, or a
+ * keyring that is damaged or not the one in use. Answers c and returns
+ * true for those; false for any other result. op names it in the log.
+ */
+static bool reply_keyring_refusal(struct call *c, int r, const char *op)
+{
+	switch (r) {
+	case -EACCES:
+		log_warn("%s refused: wrong passphrase (uid %u)", op, (unsigned)c->uid);
+		call_error_message(c, "io.roster.BadPassphrase",
+				   "the passphrase does not open the keyring; nothing was changed");
+		return true;
+	case -EBADMSG:
+	case -EPROTONOSUPPORT:
+	case -EINVAL:
+	case -EPERM:
+		call_error_message(c, "io.roster.KeyringCorrupt",
+				   "the keyring file is damaged, altered or not private; nothing "
+				   "was changed (see the daemon's log)");
+		return true;
+	default:
+		return false;
+	}
 }
 
 static void rekey_work_done(uv_work_t *w, int status)
@@ -346,30 +366,14 @@ static void rekey_work_done(uv_work_t *w, int status)
 	sodium_free(j->old_pass);
 	sodium_free(j->new_pass);
 	free(j);
-	switch (r) {
-	case 0:
+	if (r == 0) {
 		log_info("keyring rewrapped under a new passphrase by uid %u", (unsigned)c->uid);
 		call_reply(c, NULL);
-		break;
-	case -EACCES:
-		log_warn("rekey refused: wrong passphrase (uid %u)", (unsigned)c->uid);
-		call_error_message(c, "io.roster.BadPassphrase",
-				   "the passphrase does not open the keyring; nothing was changed");
-		break;
-	case -EBADMSG:
-	case -EPROTONOSUPPORT:
-	case -EINVAL:
-	case -EPERM:
-		call_error_message(c, "io.roster.KeyringCorrupt",
-				   "the keyring file is damaged, altered or not private; nothing "
-				   "was changed (see the daemon's log)");
-		break;
-	default:
+	} else if (!reply_keyring_refusal(c, r, "rekey")) {
 		log_err("rekey failed: %s; the old keyring is still in place", strerror(-r));
 		call_error_message(c, "io.roster.InternalError",
 				   "the keyring could not be rewritten; the old passphrase still "
 				   "works (see the daemon's log)");
-		break;
 	}
 }
 
@@ -402,15 +406,12 @@ static void rotate_done(int r, void *data)
 {
 	struct call *c = data;
 
+	if (r != 0 && reply_keyring_refusal(c, r, "rotation"))
+		return;
 	switch (r) {
 	case 0:
 		log_info("keys rotated by uid %u", (unsigned)c->uid);
 		call_reply(c, NULL);
-		break;
-	case -EACCES:
-		log_warn("rotation refused: wrong passphrase (uid %u)", (unsigned)c->uid);
-		call_error_message(c, "io.roster.BadPassphrase",
-				   "the passphrase does not open the keyring; nothing was changed");
 		break;
 	case -EBUSY:
 		call_error_message(c, "io.roster.Busy", "another key operation, a backup or an audit "
@@ -424,14 +425,6 @@ static void rotate_done(int r, void *data)
 		call_error_message(c, "io.roster.TooManyKeys",
 				   "the keyring remembers 16 earlier audit keys and has no room for "
 				   "another; nothing was changed");
-		break;
-	case -EBADMSG:
-	case -EPROTONOSUPPORT:
-	case -EINVAL:
-	case -EPERM:
-		call_error_message(c, "io.roster.KeyringCorrupt",
-				   "the keyring file is damaged, altered or not private; nothing "
-				   "was changed (see the daemon's log)");
 		break;
 	default:
 		call_error_message(c, "io.roster.InternalError",

@@ -558,21 +558,15 @@ static void rotate_work(uv_work_t *w)
 {
 	struct rotate_op *op = w->data;
 	struct registry *reg = op->reg;
-	struct keys *disk = NULL, *next = NULL;
+	struct keys *next = NULL;
 	char wal[4096];
 	struct stat st;
 	int r;
 
 	if (!op->checked) {
-		/* The passphrase in force must open the keyring: holding a session is not enough. */
-		r = keyring_unlock(reg->keyring_path, op->pass, op->passlen, &disk);
-		if (r == 0 && (disk->rotating ||
-			       sodium_memcmp(disk->dek, op->keys->dek, DEK_BYTES) != 0 ||
-			       sodium_memcmp(disk->sign_sk, op->keys->sign_sk, 64) != 0)) {
+		r = keyring_confirm(reg->keyring_path, op->pass, op->passlen, op->keys);
+		if (r == -EBADMSG)
 			log_err("rotation: the keyring on disk does not hold the keys in use; not rotating");
-			r = -EBADMSG;
-		}
-		keys_free(disk);
 		op->result = r;
 		return;
 	}
