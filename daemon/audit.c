@@ -189,8 +189,7 @@ static int append(struct audit *a, struct audit_job *j)
 	f.error = error;
 	f.alert = j->rec.alert;
 	audit_hash(a->head_hash, &f, hash);
-	r = j->ids_created ? store_audit_append_created(a->w, &f, a->head_hash, hash)
-			   : store_audit_append(a->w, &f, a->head_hash, hash);
+	r = store_audit_append(a->w, &f, a->head_hash, hash);
 	if (r < 0)
 		return r;
 	a->head_seq = f.seq;
@@ -257,8 +256,6 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 			j->mutate(a->w, j);
 			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL) {
 				r = store_exec(a->w, "ROLLBACK TO job");
-				/* The clients it created are gone: their ids need the index again. */
-				j->ids_created = false;
 			}
 			if (r == 0)
 				r = store_exec(a->w, "RELEASE job");

@@ -113,13 +113,6 @@ struct audit_job {
 	bool abort_batch;
 	/* The seq the job's record gets, set before mutate runs (same transaction). */
 	int64_t seq;
-	/*
-	 * Set by a mutate whose record's ids are exactly the clients it created
-	 * with store_client_create_at(w, ..., j->seq, ...): the record then
-	 * adds no rows to the audit id index (audit queries by client find it
-	 * through the clients' rows).
-	 */
-	bool ids_created;
 	unsigned effects;               /* AUDIT_EFFECT_*, set by mutate */
 	audit_done_fn done;
 	void *data;

@@ -961,7 +961,6 @@ static void mutate_create(struct store *w, struct audit_job *j)
 	char id[ID_HEX_LEN + 1];
 	int r = store_client_create_at(w, json_object_get(j->mctx, "client"), j->seq, id);
 
-	j->ids_created = true;
 	if (r == 0 && audit_rec_add_id(&j->rec, id) < 0)
 		r = -ENOMEM;
 	if (r == 0)
@@ -1005,8 +1004,7 @@ static void mutate_import(struct store *w, struct audit_job *j)
 		j->reply = reply_store_failed(-ENOMEM);
 		return;
 	}
-	/* The record's ids are the new clients, whose rows note it (no audit_ids rows). */
-	j->ids_created = true;
+	/* The record's ids are the new clients, whose rows note it too. */
 	json_array_foreach(list, i, input) {
 		char id[ID_HEX_LEN + 1];
 		int r = store_client_create_at(w, input, j->seq, id);

@@ -19,6 +19,7 @@
 #include <sqlcipher/sqlite3.h>
 
 #include "daemon/embedded.h"
+#include "daemon/idfilter.h"
 #include "daemon/log.h"
 #include "daemon/store.h"
 #include "daemon/store-internal.h"
@@ -77,6 +78,20 @@ static const char *const stmt_sql[ST__MAX] = {
 	[ST_COUNT] = "SELECT count(*) FROM clients",
 };
 
+/*
+ * The block of records not yet under a closed id filter (idfilter.h), as
+ * the connection that appends knows it. next_seq is the seq the next append
+ * must carry: any other (a batch rolled back, another connection appended
+ * meanwhile) and the block is read again from the database first, so the
+ * filter a block closes with always covers exactly its committed records.
+ */
+struct open_block {
+	int64_t first_seq;
+	int64_t next_seq;
+	size_t records, ids;
+	unsigned char bits[IDFILTER_BYTES];
+};
+
 /* How long a connection waits for another's lock before giving up. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
@@ -85,7 +100,7 @@ struct store {
 	sqlite3_stmt *st[ST__MAX];
 	int64_t wal_retry_us;           /* the writer's next RESTART checkpoint, not before */
 	sqlite3_stmt *audit_ins;        /* prepared on the writer's first append */
-	sqlite3_stmt *audit_ids_ins;
+	struct open_block *block;       /* the writer's open id-filter block, read on first append */
 	char cipher_version[64];
 	int schema_version;
 };
@@ -599,7 +614,7 @@ void store_close(struct store *s)
 	for (int i = 0; i < ST__MAX; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_finalize(s->audit_ins);
-	sqlite3_finalize(s->audit_ids_ins);
+	free(s->block);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_warn("database: close: %s", sqlite3_errmsg(s->db));
 	free(s);
@@ -1131,6 +1146,22 @@ int store_exec(struct store *s, const char *sql)
 	return exec(s, sql);
 }
 
+int store_query_int(struct store *s, const char *sql, int64_t *ret)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? -ENOENT : db_fail(s, "querying");
+}
+
 bool store_in_transaction(struct store *s)
 {
 	return !sqlite3_get_autocommit(s->db);
@@ -1207,23 +1238,95 @@ int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[3
 	return r;
 }
 
-static int audit_append(struct store *s, const struct audit_fields *f,
-			const unsigned char prev[32], const unsigned char hash[32], bool index_ids)
+/* Read the open block again: the records after the last closed filter. */
+static int block_load(struct store *s)
 {
-	sqlite3_stmt *st = s->audit_ins, *ids = s->audit_ids_ins;
+	struct open_block *b = s->block;
+	sqlite3_stmt *st;
+	int64_t last = 0;
 	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(max(last_seq), 0) FROM audit_idfilters", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		last = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return db_fail(s, "reading the id filters");
+	memset(b, 0, sizeof(*b));
+	b->first_seq = b->next_seq = last + 1;
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, ids FROM audit WHERE seq > ?1 ORDER BY seq", -1,
+			       &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_int64(st, 1, last);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *ids = sqlite3_column_text(st, 1);
+
+		b->ids += idfilter_add_words(b->bits, ids ? (const char *)ids : "");
+		b->records++;
+		b->next_seq = sqlite3_column_int64(st, 0) + 1;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "reading the open id-filter block");
+}
+
+/* Note a record's ids in the open block, and close the block when full. */
+static int block_note(struct store *s, const struct audit_fields *f)
+{
+	struct open_block *b = s->block;
+	sqlite3_stmt *st;
+	int rc;
+
+	b->ids += idfilter_add_words(b->bits, f->ids);
+	b->records++;
+	b->next_seq = f->seq + 1;
+	if (b->records < IDFILTER_BLOCK_MAX && b->ids < IDFILTER_BLOCK_MAX)
+		return 0;
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO audit_idfilters (last_seq, first_seq, bits) "
+			       "VALUES (?1, ?2, ?3)", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_int64(st, 1, f->seq);
+	sqlite3_bind_int64(st, 2, b->first_seq);
+	sqlite3_bind_blob(st, 3, b->bits, sizeof(b->bits), SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "closing an id-filter block");
+	/*
+	 * The next block starts empty. Should this transaction roll back, the
+	 * next append's seq will not be next_seq, and the block is read again.
+	 */
+	memset(b->bits, 0, sizeof(b->bits));
+	b->records = b->ids = 0;
+	b->first_seq = f->seq + 1;
+	return 0;
+}
+
+int store_audit_append(struct store *s, const struct audit_fields *f,
+		       const unsigned char prev[32], const unsigned char hash[32])
+{
+	sqlite3_stmt *st = s->audit_ins;
+	int rc, r;
 
 	if (st == NULL) {
 		if (sqlite3_prepare_v2(s->db, "INSERT INTO audit (seq, time_us, principal, uid, gid, pid, "
 				       "role, method, ids, fields, records, result, error, alert, "
 				       "prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
 				       "?10, ?11, ?12, ?13, ?14, ?15, ?16)", -1, &s->audit_ins,
-				       NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO audit_ids (client_id, seq) "
-				       "VALUES (?1, ?2)", -1, &s->audit_ids_ins, NULL) != SQLITE_OK)
+				       NULL) != SQLITE_OK)
 			return db_fail(s, "preparing the audit insert");
 		st = s->audit_ins;
-		ids = s->audit_ids_ins;
+	}
+	if (s->block == NULL && (s->block = calloc(1, sizeof(*s->block))) == NULL)
+		return -ENOMEM;
+	if (s->block->next_seq != f->seq) {
+		r = block_load(s);
+		if (r < 0) {
+			s->block->next_seq = 0;         /* read again at the next append */
+			return r;
+		}
 	}
 	sqlite3_bind_int64(st, 1, f->seq);
 	sqlite3_bind_int64(st, 2, f->time_us);
@@ -1245,33 +1348,7 @@ static int audit_append(struct store *s, const struct audit_fields *f,
 	done(st);
 	if (rc != SQLITE_DONE)
 		return db_fail(s, "appending an audit record");
-	for (const char *p = index_ids ? f->ids : ""; *p;) {
-		size_t n = strcspn(p, " ");
-
-		if (n > 0) {
-			sqlite3_bind_text(ids, 1, p, (int)n, SQLITE_STATIC);
-			sqlite3_bind_int64(ids, 2, f->seq);
-			rc = sqlite3_step(ids);
-			done(ids);
-			if (rc != SQLITE_DONE)
-				return db_fail(s, "indexing an audit record");
-		}
-		p += n;
-		p += strspn(p, " ");
-	}
-	return 0;
-}
-
-int store_audit_append(struct store *s, const struct audit_fields *f,
-		       const unsigned char prev[32], const unsigned char hash[32])
-{
-	return audit_append(s, f, prev, hash, true);
-}
-
-int store_audit_append_created(struct store *s, const struct audit_fields *f,
-			       const unsigned char prev[32], const unsigned char hash[32])
-{
-	return audit_append(s, f, prev, hash, false);
+	return block_note(s, f);
 }
 
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us)
@@ -1405,26 +1482,113 @@ static json_t *audit_row_json(sqlite3_stmt *st)
 			 "prev_hash", prev, "hash", hash);
 }
 
-int store_audit_query(struct store *s, const struct audit_filter *f, json_t **ret)
-{
-	/* One fixed statement: each filter is inert when its parameter is NULL. */
-	static const char sql[] =
-		"SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 "
-		"AND (?2 IS NULL OR seq IN (SELECT seq FROM audit_ids WHERE client_id = ?2) "
-		"OR seq = (SELECT created_seq FROM clients WHERE id = ?2)) "
-		"AND (?3 IS NULL OR principal = ?3) AND (?4 IS NULL OR method = ?4) "
-		"AND (?5 IS NULL OR result = ?5) AND (?6 = 0 OR alert <> '') "
-		"AND (?7 IS NULL OR time_us >= ?7) AND (?8 IS NULL OR time_us <= ?8) "
-		"ORDER BY seq LIMIT ?9";
-	sqlite3_stmt *st;
-	json_t *arr;
-	int rc;
+/* The filters but the client's, bound from ?3 on (see the statements below). */
+#define AUDIT_QUERY_REST "AND (?3 IS NULL OR principal = ?3) AND (?4 IS NULL OR method = ?4) " \
+	"AND (?5 IS NULL OR result = ?5) AND (?6 = 0 OR alert <> '') " \
+	"AND (?7 IS NULL OR time_us >= ?7) AND (?8 IS NULL OR time_us <= ?8) " \
+	"ORDER BY seq LIMIT ?9"
 
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-		return db_fail(s, "preparing the audit query");
-	sqlite3_bind_int64(st, 1, f->after_seq);
-	if (f->client)
-		sqlite3_bind_text(st, 2, f->client, -1, SQLITE_STATIC);
+struct seq_range {
+	int64_t lo, hi;
+};
+
+struct ranges {
+	struct seq_range *v;
+	size_t n, cap;
+};
+
+static int ranges_add(struct ranges *r, int64_t lo, int64_t hi)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct seq_range *v = realloc(r->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = cap;
+	}
+	r->v[r->n].lo = lo;
+	r->v[r->n].hi = hi;
+	r->n++;
+	return 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct seq_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/*
+ * Where the records that name client (after after_seq) can be: the records
+ * the old index and created_seq name exactly, the blocks whose id filter
+ * may hold it, and the open block. Sorted and merged. A record in them
+ * names the client only if its ids say so, which the query checks.
+ */
+static int client_ranges(struct store *s, const char *client, int64_t after, struct ranges *r)
+{
+	size_t len = strlen(client), k = 0;
+	int64_t open_from = 1;
+	sqlite3_stmt *st;
+	int rc, e = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT seq FROM audit_ids WHERE client_id = ?1 AND seq > ?2 "
+			       "UNION SELECT created_seq FROM clients WHERE id = ?1 AND "
+			       "created_seq > ?2", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	sqlite3_bind_text(st, 1, client, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, after);
+	while (e == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+
+		e = ranges_add(r, seq, seq);
+	}
+	sqlite3_finalize(st);
+	if (e < 0)
+		return e;
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "reading the audit id index");
+
+	if (sqlite3_prepare_v2(s->db, "SELECT first_seq, last_seq, bits FROM audit_idfilters "
+			       "ORDER BY last_seq", -1, &st, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing");
+	while (e == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t first = sqlite3_column_int64(st, 0), last = sqlite3_column_int64(st, 1);
+		const void *bits = sqlite3_column_blob(st, 2);
+
+		open_from = last + 1;
+		if (last <= after)
+			continue;
+		if (idfilter_may_have(bits, (size_t)sqlite3_column_bytes(st, 2), client, len))
+			e = ranges_add(r, first > after ? first : after + 1, last);
+	}
+	sqlite3_finalize(st);
+	if (e < 0)
+		return e;
+	if (rc != SQLITE_DONE)
+		return db_fail(s, "reading the audit id filters");
+	e = ranges_add(r, open_from > after ? open_from : after + 1, INT64_MAX);
+	if (e < 0)
+		return e;
+
+	qsort(r->v, r->n, sizeof(*r->v), range_cmp);
+	for (size_t i = 1; i < r->n; i++) {
+		if (r->v[i].lo <= r->v[k].hi || r->v[i].lo - 1 == r->v[k].hi) {
+			if (r->v[i].hi > r->v[k].hi)
+				r->v[k].hi = r->v[i].hi;
+		} else {
+			r->v[++k] = r->v[i];
+		}
+	}
+	r->n = r->n ? k + 1 : 0;
+	return 0;
+}
+
+/* Bind the filters ?3 to ?8 (AUDIT_QUERY_REST). */
+static void bind_rest(sqlite3_stmt *st, const struct audit_filter *f)
+{
 	if (f->principal)
 		sqlite3_bind_text(st, 3, f->principal, -1, SQLITE_STATIC);
 	if (f->method)
@@ -1436,17 +1600,69 @@ int store_audit_query(struct store *s, const struct audit_filter *f, json_t **re
 		sqlite3_bind_int64(st, 7, f->since_us);
 	if (f->until_us)
 		sqlite3_bind_int64(st, 8, f->until_us);
-	sqlite3_bind_int(st, 9, f->limit);
-	arr = json_array();
-	while (arr && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+}
+
+/* Append the rows of a stepped statement to arr; *n counts them. */
+static int rows_into(sqlite3_stmt *st, json_t *arr, int *n)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *o = audit_row_json(st);
 
-		if (o == NULL || json_array_append_new(arr, o) < 0) {
-			rc = SQLITE_NOMEM;
-			break;
+		if (o == NULL || json_array_append_new(arr, o) < 0)
+			return SQLITE_NOMEM;
+		(*n)++;
+	}
+	return rc;
+}
+
+int store_audit_query(struct store *s, const struct audit_filter *f, json_t **ret)
+{
+	/* One fixed statement each: a filter is inert when its parameter is NULL. */
+	static const char all_sql[] =
+		"SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 " AUDIT_QUERY_REST;
+	/* ?1 to ?10 is one range of seqs; the ids must name the client ?2. */
+	static const char client_sql[] =
+		"SELECT " AUDIT_COLS " FROM audit WHERE seq >= ?1 AND seq <= ?10 "
+		"AND instr(' ' || ids || ' ', ' ' || ?2 || ' ') > 0 " AUDIT_QUERY_REST;
+	struct ranges rg = { NULL, 0, 0 };
+	sqlite3_stmt *st;
+	json_t *arr;
+	int rc = SQLITE_DONE, n = 0, r;
+
+	if (f->client != NULL) {
+		r = client_ranges(s, f->client, f->after_seq, &rg);
+		if (r < 0) {
+			free(rg.v);
+			return r;
 		}
 	}
+	if (sqlite3_prepare_v2(s->db, f->client ? client_sql : all_sql, -1, &st, NULL) != SQLITE_OK) {
+		free(rg.v);
+		return db_fail(s, "preparing the audit query");
+	}
+	arr = json_array();
+	if (arr != NULL && f->client == NULL) {
+		sqlite3_bind_int64(st, 1, f->after_seq);
+		bind_rest(st, f);
+		sqlite3_bind_int(st, 9, f->limit);
+		rc = rows_into(st, arr, &n);
+	}
+	/* Range by range, in order, until the limit. */
+	for (size_t i = 0; arr != NULL && f->client && i < rg.n && n < f->limit; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, rg.v[i].lo);
+		sqlite3_bind_int64(st, 10, rg.v[i].hi);
+		sqlite3_bind_text(st, 2, f->client, -1, SQLITE_STATIC);
+		bind_rest(st, f);
+		sqlite3_bind_int(st, 9, f->limit - n);
+		rc = rows_into(st, arr, &n);
+		if (rc != SQLITE_DONE)
+			break;
+	}
 	sqlite3_finalize(st);
+	free(rg.v);
 	if (arr == NULL || rc != SQLITE_DONE) {
 		json_decref(arr);
 		return arr == NULL || rc == SQLITE_NOMEM ? -ENOMEM : db_fail(s, "querying the audit trail");

@@ -84,8 +84,8 @@ int store_client_create(struct store *s, const json_t *input, char ret_id[ID_HEX
 
 /*
  * The same, noting created_seq (> 0) as the audit record that creates the
- * client: that record's append then needs no audit_ids row for it
- * (store_audit_append_created()), and audit queries by client still find it.
+ * client. Queries by client find that record through the id filters
+ * (idfilter.h); the note also finds it for records older than the filters.
  */
 int store_client_create_at(struct store *s, const json_t *input, int64_t created_seq,
 			   char ret_id[ID_HEX_LEN + 1]);
@@ -146,6 +146,9 @@ int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
 /* Transactions and savepoints for the audit writer's batches. */
 int store_exec(struct store *s, const char *sql);
 
+/* The integer the first row of sql gives (for tests and diagnostics): 0, -ENOENT or -EIO. */
+int store_query_int(struct store *s, const char *sql, int64_t *ret);
+
 /* Whether a transaction is open (SQLite ends one itself on some errors). */
 bool store_in_transaction(struct store *s);
 
@@ -161,16 +164,13 @@ int store_set_cache_kib(struct store *s, int64_t kib);
 /* The chain's head: last seq (0 if empty) and its hash (zeros if empty). */
 int store_audit_head(struct store *s, int64_t *ret_seq, unsigned char ret_hash[32]);
 
-/* Append one record (and its ids to the id index). */
+/*
+ * Append one record, inside the caller's transaction. Its ids go into the
+ * open id-filter block, and a full block's filter is stored in the same
+ * transaction (idfilter.h); no index row is written per record.
+ */
 int store_audit_append(struct store *s, const struct audit_fields *f,
 		       const unsigned char prev[32], const unsigned char hash[32]);
-
-/*
- * Append one record whose ids are exactly the clients it created, with its
- * seq noted in their rows (store_client_create_at()): no id index rows.
- */
-int store_audit_append_created(struct store *s, const struct audit_fields *f,
-			       const unsigned char prev[32], const unsigned char hash[32]);
 
 /* The latest checkpoint (seq 0 if none). */
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us);
