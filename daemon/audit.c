@@ -254,9 +254,8 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 			if (r < 0)
 				break;
 			j->mutate(a->w, j);
-			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL) {
+			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
 				r = store_exec(a->w, "ROLLBACK TO job");
-			}
 			if (r == 0)
 				r = store_exec(a->w, "RELEASE job");
 			if (r < 0)
