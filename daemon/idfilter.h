@@ -6,7 +6,7 @@
  * keeps one filter of the ids its records name. A query by client reads
  * every filter and walks only the blocks whose filter may hold the id, plus
  * the open block. A filter never misses an id that was added (no false
- * negatives), and at most IDFILTER_BLOCK_MAX ids it says "maybe" for an
+ * negatives), and holding IDFILTER_BLOCK_MAX ids it says "maybe" for an
  * absent one about once in 400 blocks, which costs only a walk of that
  * block. This replaced one index row per id per record, which put a random
  * page of the index into every commit.
