@@ -1244,17 +1244,11 @@ static int block_load(struct store *s)
 	struct open_block *b = s->block;
 	sqlite3_stmt *st;
 	int64_t last = 0;
-	int rc;
+	int rc, r;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT COALESCE(max(last_seq), 0) FROM audit_idfilters", -1,
-			       &st, NULL) != SQLITE_OK)
-		return db_fail(s, "preparing");
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		last = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return db_fail(s, "reading the id filters");
+	r = store_query_int(s, "SELECT COALESCE(max(last_seq), 0) FROM audit_idfilters", &last);
+	if (r < 0)
+		return r;
 	memset(b, 0, sizeof(*b));
 	b->first_seq = b->next_seq = last + 1;
 	if (sqlite3_prepare_v2(s->db, "SELECT seq, ids FROM audit WHERE seq > ?1 ORDER BY seq", -1,
