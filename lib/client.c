@@ -316,6 +316,17 @@ static int send_all(struct roster *r, const char *buf, size_t len)
 	return 0;
 }
 
+/* Wait until fd has input (or an error or hang-up to report). */
+static int wait_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (poll(&pfd, 1, -1) < 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
 /* Read exactly one frame and parse it; *ret_msg is a new reference. */
 static int recv_frame(struct roster *r, json_t **ret_msg)
 {
@@ -338,8 +349,23 @@ static int recv_frame(struct roster *r, json_t **ret_msg)
 					     ROSTER_MAX_REPLY);
 			goto out;
 		}
-		n = recv(r->fd, chunk, sizeof(chunk), 0);
-		if (n < 0 && errno == EINTR)
+		/*
+		 * Wait in poll() for the reply, not in recv(): a thread asleep in
+		 * recv() on a Unix stream socket is also woken each time the
+		 * daemon reads from the other end (the kernel signals "room to
+		 * write" on the same wait queue), so every call would cost the
+		 * caller a wasted wake-up and the daemon the work of making it.
+		 * poll() waits for input alone.
+		 */
+		if (wait_readable(r->fd) < 0) {
+			int e = errno;
+
+			rc = fail_connection(r, ROSTER_E_IO, "cannot read from the daemon: %s",
+					     strerror(e));
+			goto out;
+		}
+		n = recv(r->fd, chunk, sizeof(chunk), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0) {
 			int e = errno;
