@@ -110,47 +110,82 @@ static void conn_send(struct conn *c, char *data, size_t len)
 
 /*
  * Replies up to this size are encoded into one buffer reused by every
- * reply (loop thread only), then copied into a frame of exactly their
- * size: json_dumps() would grow its own buffer by doubling, each step an
- * allocation, a copy and a wipe, then copy the result once more. Larger
- * replies (long lists, audit queries) take frame_encode(): the pass made
- * here is lost for them, which is why the buffer holds a full List page.
+ * reply (loop thread only): json_dumps() would grow its own buffer by
+ * doubling, each step an allocation, a copy and a wipe. Larger replies
+ * (long lists, audit queries) take frame_encode(): the pass made here is
+ * lost for them, which is why the buffer holds a full List page.
  */
 #define REPLY_ENCODE_BUF (64u * 1024u)
 
-/* Encode msg as a frame (the same as frame_encode() gives), or NULL. */
-static char *encode_reply(const json_t *msg, size_t *ret_len)
+/* Copy a frame (or what is left of one) into memory of its own for uv_write(). */
+static char *frame_copy(const char *data, size_t len)
 {
-	static char buf[REPLY_ENCODE_BUF];
 	json_malloc_t m;
 	json_free_t f;
-	size_t n = json_dumpb(msg, buf, sizeof(buf), JSON_COMPACT);
 	char *s;
 
-	if (n == 0)
-		return NULL;
-	if (n >= sizeof(buf)) {
-		sodium_memzero(buf, sizeof(buf));
-		return frame_encode(msg, REPLY_MAX_SIZE, ret_len);
-	}
 	json_get_alloc_funcs(&m, &f);
-	s = m(n + 1);
-	if (s != NULL) {
-		memcpy(s, buf, n);
-		s[n] = '\0';           /* the NUL terminator is the frame delimiter */
-		*ret_len = n + 1;
-	}
-	/* Client fields pass through it: wiped like every buffer that held them. */
-	sodium_memzero(buf, n);
+	s = m(len);
+	if (s != NULL)
+		memcpy(s, data, len);
 	return s;
+}
+
+/*
+ * Send one frame (borrowed). With nothing queued on the connection it is
+ * written at once from where it lies, and a reply the socket takes whole
+ * (nearly every one) needs no copy, no write request and no callback:
+ * libuv's completion of a queued write costs a pass through the loop and an
+ * epoll_ctl() of its own, one for each reply otherwise. Only what the
+ * socket leaves is copied and queued, behind which anything later waits.
+ */
+static void conn_send_frame(struct conn *c, const char *data, size_t len)
+{
+	uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+	char *rest;
+	int n = 0;
+
+	if (c->closing)
+		return;
+	if (c->out_pending == 0) {
+		n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+		/*
+		 * A failed write is left to uv_write() to fail again and report
+		 * in on_write(): callers (a stream pumping records) rely on the
+		 * connection not closing under them while they send.
+		 */
+		if (n < 0)
+			n = 0;
+		else
+			c->last_io_ms = uv_now(c->srv->loop);
+		if ((size_t)n == len)
+			return;
+	}
+	rest = frame_copy(data + n, len - (size_t)n);
+	if (rest == NULL) {
+		conn_close(c);
+		return;
+	}
+	conn_send(c, rest, len - (size_t)n);
 }
 
 /* Encode and send a message object (borrowed). */
 static void conn_send_msg(struct conn *c, json_t *msg)
 {
-	size_t len;
-	char *s = encode_reply(msg, &len);
+	static char buf[REPLY_ENCODE_BUF];
+	size_t n = json_dumpb(msg, buf, sizeof(buf), JSON_COMPACT), len;
+	char *s;
 
+	if (n > 0 && n < sizeof(buf)) {
+		buf[n] = '\0';           /* the NUL terminator is the frame delimiter */
+		conn_send_frame(c, buf, n + 1);
+		/* Client fields pass through it: wiped like every buffer that held them. */
+		sodium_memzero(buf, n + 1);
+		return;
+	}
+	if (n > 0)
+		sodium_memzero(buf, sizeof(buf));
+	s = n > 0 ? frame_encode(msg, REPLY_MAX_SIZE, &len) : NULL;
 	if (s == NULL) {
 		json_t *err = json_pack("{s:s, s:{s:s}}", "error", "io.roster.InternalError",
 					"parameters", "message", "reply too large or not encodable");
@@ -163,7 +198,8 @@ static void conn_send_msg(struct conn *c, json_t *msg)
 			return;
 		}
 	}
-	conn_send(c, s, len);
+	conn_send_frame(c, s, len);
+	frame_free(s, len);
 }
 
 /*
