@@ -28,6 +28,8 @@ struct audit {
 	uv_loop_t *loop;
 	uv_async_t async;               /* the writer tells the loop a batch is done */
 	uv_timer_t timer;               /* answers jobs stuck past the timeout */
+	uv_prepare_t prepare;           /* wakes the writer before the loop sleeps */
+	bool kick;                      /* jobs queued since, for a writer that waits */
 	struct store *w;                /* the writer's connection */
 	unsigned char sign_sk[64];      /* copied into this sodium_malloc'ed struct */
 	unsigned char sign_pk[32];
@@ -461,6 +463,24 @@ static void on_async(uv_async_t *h)
 }
 
 /*
+ * Runs before each wait of the loop for I/O, so after every callback that
+ * may have submitted: the writer is woken once for the calls of a pass,
+ * with the lock already free (a writer woken under it would only sleep
+ * again on the mutex). A writer gathering a batch waits for the queue to
+ * grow, and a job queued while it was not waiting is seen when it next
+ * looks (under the lock), so none is missed.
+ */
+static void on_prepare(uv_prepare_t *h)
+{
+	struct audit *a = h->data;
+
+	if (a->kick) {
+		a->kick = false;
+		pthread_cond_signal(&a->cv);
+	}
+}
+
+/*
  * A job waiting past the timeout is answered AuditUnavailable now. One still
  * queued keeps its place, but will not run its change, and its record will
  * say AuditUnavailable: the trail shows exactly what the caller was told.
@@ -521,9 +541,13 @@ void audit_submit(struct audit *a, struct audit_job *j)
 		a->queue = j;
 	a->queue_tail = j;
 	a->queue_len++;
-	/* A busy writer takes the queue when it is done: wake it only if it waits. */
-	if (a->waiting)
-		pthread_cond_signal(&a->cv);
+	/*
+	 * A busy writer takes the queue when it is done: wake it only if it
+	 * waits, and only once for all the calls that this pass of the loop
+	 * reads (on_prepare), not once for each.
+	 */
+	if (a->waiting > 0)
+		a->kick = true;
 	pthread_mutex_unlock(&a->mu);
 }
 
@@ -587,14 +611,18 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 	pthread_cond_init(&a->cv, NULL);
 	uv_async_init(loop, &a->async, on_async);
 	uv_timer_init(loop, &a->timer);
-	a->async.data = a->timer.data = a;
-	a->handles_open = 2;
+	uv_prepare_init(loop, &a->prepare);
+	a->async.data = a->timer.data = a->prepare.data = a;
+	a->handles_open = 3;
 	uv_timer_start(&a->timer, on_timer, 500, 500);
+	uv_prepare_start(&a->prepare, on_prepare);
+	uv_unref((uv_handle_t *)&a->prepare);   /* it has work only when others do */
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		log_err("audit: cannot start the writer thread");
 		store_close(a->w);
 		uv_close((uv_handle_t *)&a->async, NULL);
 		uv_close((uv_handle_t *)&a->timer, NULL);
+		uv_close((uv_handle_t *)&a->prepare, NULL);
 		/* The handles reference a; it is leaked rather than freed under them. */
 		return -EAGAIN;
 	}
@@ -626,11 +654,13 @@ void audit_stop(struct audit *a)
 		 (long long)a->head_seq, (long long)a->stats.records, (long long)a->stats.batches);
 	store_close(a->w);
 	a->w = NULL;
+	uv_prepare_stop(&a->prepare);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->cv);
 	uv_timer_stop(&a->timer);
 	uv_close((uv_handle_t *)&a->async, on_handle_closed);
 	uv_close((uv_handle_t *)&a->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&a->prepare, on_handle_closed);
 }
 
 /* ---- verification ------------------------------------------------------------ */
