@@ -54,6 +54,9 @@ struct audit {
 	struct audit_stats stats;
 	audit_commit_hook hook;
 	void *hook_data;
+	audit_ship_cursor_fn ship_fn;   /* set under mu */
+	void *ship_data;
+	int64_t ship_rec, ship_cp;      /* the shipper's cursor as last committed (writer only) */
 	int handles_open;
 };
 
@@ -225,7 +228,22 @@ static bool checkpoint_due(struct audit *a, bool by_time)
 }
 
 /* Write one batch in one transaction. Returns 0 or a negative errno (nothing written). */
-static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
+/* A shipper's cursor to store with a batch: where it is, and whether it moved. */
+struct ship_pos {
+	int64_t rec, cp;
+	bool moved;
+};
+
+static void ship_pos_read(struct audit *a, audit_ship_cursor_fn fn, void *data, struct ship_pos *p)
+{
+	p->rec = a->ship_rec;
+	p->cp = a->ship_cp;
+	if (fn != NULL)
+		fn(data, &p->rec, &p->cp);
+	p->moved = p->rec > a->ship_rec || p->cp > a->ship_cp;
+}
+
+static int write_batch(struct audit *a, struct audit_job *batch, bool cp, const struct ship_pos *ship)
 {
 	int64_t seq0 = a->head_seq, cp_seq0 = a->last_cp_seq, cp_time0 = a->last_cp_time_us;
 	unsigned char hash0[32];
@@ -268,8 +286,14 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp)
 	/* Only a head not yet signed gets a checkpoint: never twice, never for nothing. */
 	if (r == 0 && a->head_seq > a->last_cp_seq && (cp || checkpoint_due(a, true)))
 		r = checkpoint(a);
+	if (r == 0 && ship != NULL && ship->moved)
+		r = store_audit_ship_advance(a->w, ship->rec, ship->cp);
 	if (r == 0)
 		r = store_exec(a->w, "COMMIT");
+	if (r == 0 && ship != NULL && ship->moved) {
+		a->ship_rec = ship->rec;
+		a->ship_cp = ship->cp;
+	}
 	if (r < 0) {
 		/* SQLite may have rolled it back already (see above). */
 		if (store_in_transaction(a->w))
@@ -342,6 +366,9 @@ static void *writer_main(void *arg)
 	for (;;) {
 		struct audit_job *batch, *last;
 		struct timespec until;
+		audit_ship_cursor_fn ship_fn;
+		void *ship_data;
+		struct ship_pos ship;
 		bool cp;
 		size_t n = 0;
 		int r;
@@ -384,14 +411,17 @@ static void *writer_main(void *arg)
 		a->inflight = batch;
 		cp = a->want_checkpoint;
 		a->want_checkpoint = false;
+		ship_fn = a->ship_fn;
+		ship_data = a->ship_data;
 		pthread_mutex_unlock(&a->mu);
 
-		if (batch == NULL && !checkpoint_due(a, true) && !cp) {
+		ship_pos_read(a, ship_fn, ship_data, &ship);
+		if (batch == NULL && !checkpoint_due(a, true) && !cp && !ship.moved) {
 			pthread_mutex_lock(&a->mu);
 			a->inflight = NULL;
 			continue;
 		}
-		r = write_batch(a, batch, cp);
+		r = write_batch(a, batch, cp, &ship);
 		if (r < 0)
 			log_err("audit: a batch of %zu records could not be committed; its calls are "
 				"answered io.roster.AuditUnavailable", n);
@@ -418,7 +448,7 @@ static void *writer_main(void *arg)
 		uv_async_send(&a->async);
 	}
 	/* A last checkpoint on the way out, so a clean stop leaves a signed head. */
-	if (a->head_seq > a->last_cp_seq && write_batch(a, NULL, true) == 0)
+	if (a->head_seq > a->last_cp_seq && write_batch(a, NULL, true, NULL) == 0)
 		a->stats.last_checkpoint_seq = a->last_cp_seq;
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
@@ -548,6 +578,14 @@ void audit_submit(struct audit *a, struct audit_job *j)
 	 */
 	if (a->waiting > 0)
 		a->kick = true;
+	pthread_mutex_unlock(&a->mu);
+}
+
+void audit_set_ship_cursor(struct audit *a, audit_ship_cursor_fn fn, void *data)
+{
+	pthread_mutex_lock(&a->mu);
+	a->ship_fn = fn;
+	a->ship_data = data;
 	pthread_mutex_unlock(&a->mu);
 }
 

@@ -149,6 +149,24 @@ void audit_submit(struct audit *a, struct audit_job *j);
 /* Ask for a checkpoint with the next batch. */
 void audit_request_checkpoint(struct audit *a);
 
+/*
+ * Where the audit shipper has got to (the last record and checkpoint
+ * syslog-ng has), read on the writer thread: any thread may be running fn.
+ */
+typedef void (*audit_ship_cursor_fn)(void *data, int64_t *ret_record_seq, int64_t *ret_checkpoint_seq);
+
+/*
+ * Have the writer store the shipper's cursor (audit_ship) in its batches,
+ * and on its own after a quiet checkpoint interval (at most that much
+ * late when no call comes). The shipper must not commit it on a
+ * connection of its own while the writer runs: SQLite empties a
+ * connection's whole page cache when it finds the WAL changed by another
+ * connection, and one such commit per batch made the writer decrypt again
+ * every page its lookups touched (2.5 page reads per Get, measured). fn
+ * (with data) must stay callable until audit_stop() returns; NULL stops.
+ */
+void audit_set_ship_cursor(struct audit *a, audit_ship_cursor_fn fn, void *data);
+
 struct audit_stats {
 	int64_t head_seq;
 	int64_t records;                /* committed since start */

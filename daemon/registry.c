@@ -233,6 +233,9 @@ static int bring_up(struct registry *reg, struct keys *k, struct store *s)
 		audit_stop(reg->audit);
 		reg->audit = NULL;
 	}
+	/* take_down() stops the writer before the shipper it reads from. */
+	if (r == 0 && reg->shipper != NULL)
+		audit_set_ship_cursor(reg->audit, shipper_position, reg->shipper);
 	if (r < 0) {
 		guard_free(&reg->guard);
 		auth_unload(&reg->auth, NULL);

@@ -87,8 +87,9 @@ struct shipper {
 	bool reported_outage;           /* said so once: no message per retry */
 	int64_t outage_since_us;
 
-	/* Read by shipper_status() from any thread. */
+	/* Read by shipper_status() and shipper_position() from any thread. */
 	_Atomic int64_t shipped;
+	_Atomic int64_t shipped_cp;
 	_Atomic int64_t head;
 	atomic_bool connected;
 };
@@ -608,13 +609,14 @@ static int ship_batch(struct shipper *s)
 		s->done_rec = s->batch_rec;
 	if (s->batch_cp > s->done_cp)
 		s->done_cp = s->batch_cp;
+	atomic_store(&s->shipped_cp, s->done_cp);
 	atomic_store(&s->shipped, s->done_rec);
 	/*
-	 * The bytes are with syslog-ng. If the cursor cannot be stored now
-	 * (the writer held the database too long), the next batch stores it;
-	 * the worst case is a resend after a restart.
+	 * The bytes are with syslog-ng. The audit writer stores the cursor
+	 * with its next batch (shipper_position(), audit_set_ship_cursor()):
+	 * a commit here would empty the writer's page cache. What a crash
+	 * loses of it is resent after the restart, as after any reconnection.
 	 */
-	(void)store_ship_advance(s->db, s->done_rec, s->done_cp);
 	return n;
 }
 
@@ -711,6 +713,7 @@ int shipper_start(struct shipper **ret, const char *db_path, const struct keys *
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->connected, false);
 	atomic_init(&s->shipped, 0);
+	atomic_init(&s->shipped_cp, 0);
 	atomic_init(&s->head, 0);
 	s->sock_path = strdup(syslog_socket);
 	if (s->sock_path == NULL) {
@@ -723,6 +726,7 @@ int shipper_start(struct shipper **ret, const char *db_path, const struct keys *
 	r = store_ship_cursor(s->db, &s->done_rec, &s->done_cp);
 	if (r < 0)
 		goto fail;
+	atomic_store(&s->shipped_cp, s->done_cp);
 	atomic_store(&s->shipped, s->done_rec);
 	refresh_head(s);
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -770,9 +774,26 @@ void shipper_stop(struct shipper *s)
 		return;
 	atomic_store(&s->stopping, true);
 	shipper_kick(s);
-	if (s->thread_started)
+	if (s->thread_started) {
 		pthread_join(s->thread, NULL);
+		/*
+		 * The audit writer, which stored the cursor while it ran, has
+		 * stopped first (the registry stops it first): what was
+		 * delivered since is stored here, so a clean stop resends nothing
+		 * beyond the rewind of every reconnection.
+		 */
+		(void)store_ship_advance(s->db, s->done_rec, s->done_cp);
+	}
 	shipper_free(s);
+}
+
+void shipper_position(void *shipper, int64_t *ret_record_seq, int64_t *ret_checkpoint_seq)
+{
+	struct shipper *s = shipper;
+
+	/* Each only grows, and the store takes the larger of old and new: no lock needed. */
+	*ret_checkpoint_seq = atomic_load(&s->shipped_cp);
+	*ret_record_seq = atomic_load(&s->shipped);
 }
 
 void shipper_status(struct shipper *s, int64_t *ret_shipped_seq, int64_t *ret_head_seq,

@@ -5,10 +5,11 @@
  * of syslog-ng delays the copy but loses nothing.
  *
  * The shipper only reads the audit trail (on its own database connection,
- * see store-ship.h) and never blocks a request: the writer's only call is
- * shipper_kick(). It never calls eventlog's evt_log() (which loses messages
- * silently and blocks), never logs a record's contents, only counts and
- * errors.
+ * see store-ship.h) and never blocks a request: the writer's only calls
+ * are shipper_kick() and shipper_position(), and the writer stores the
+ * cursor in its own batches. It never calls eventlog's evt_log() (which
+ * loses messages silently and blocks), never logs a record's contents,
+ * only counts and errors.
  *
  * Wire format (see scripts/syslog-ng/roster.conf, which parses it): one
  * RFC 5424 message per line, newline-terminated (syslog-ng's unix-stream
@@ -83,10 +84,18 @@ void shipper_kick(struct shipper *s);
 void shipper_stop(struct shipper *s);
 
 /*
- * The last record delivered (and persisted as the cursor), the last record
- * committed as the shipper last saw it, and whether it is connected to
- * syslog-ng now. Any ret_ may be NULL; shipper_status(NULL, ...) leaves
- * them all untouched. Callable from any thread.
+ * The last record delivered (the cursor, which the audit writer stores),
+ * the last record committed as the shipper last saw it, and whether it is
+ * connected to syslog-ng now. Any ret_ may be NULL; shipper_status(NULL,
+ * ...) leaves them all untouched. Callable from any thread.
  */
 void shipper_status(struct shipper *s, int64_t *ret_shipped_seq, int64_t *ret_head_seq,
 		    bool *ret_connected);
+
+/*
+ * The last record and checkpoint delivered, for the audit writer to store
+ * as the cursor (an audit_ship_cursor_fn, hence the void *: a struct
+ * shipper). While it runs the shipper commits nothing to the database
+ * itself; shipper_stop() stores what the writer has not.
+ */
+void shipper_position(void *shipper, int64_t *ret_record_seq, int64_t *ret_checkpoint_seq);

@@ -100,6 +100,7 @@ struct store {
 	sqlite3_stmt *st[ST__MAX];
 	int64_t wal_retry_us;           /* the writer's next RESTART checkpoint, not before */
 	sqlite3_stmt *audit_ins;        /* prepared on the writer's first append */
+	sqlite3_stmt *ship_adv;         /* prepared on the writer's first cursor update */
 	struct open_block *block;       /* the writer's open id-filter block, read on first append */
 	char cipher_version[64];
 	int schema_version;
@@ -614,6 +615,7 @@ void store_close(struct store *s)
 	for (int i = 0; i < ST__MAX; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_finalize(s->audit_ins);
+	sqlite3_finalize(s->ship_adv);
 	free(s->block);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_warn("database: close: %s", sqlite3_errmsg(s->db));
@@ -1365,6 +1367,23 @@ int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_
 	}
 	sqlite3_finalize(st);
 	return r;
+}
+
+int store_audit_ship_advance(struct store *s, int64_t record_seq, int64_t checkpoint_seq)
+{
+	int rc;
+
+	/* max(): the cursor never moves back, whatever a caller passes. */
+	if (s->ship_adv == NULL &&
+	    sqlite3_prepare_v2(s->db, "UPDATE audit_ship SET record_seq = max(record_seq, ?1), "
+			       "checkpoint_seq = max(checkpoint_seq, ?2) WHERE id = 1", -1,
+			       &s->ship_adv, NULL) != SQLITE_OK)
+		return db_fail(s, "preparing the shipper's cursor update");
+	sqlite3_bind_int64(s->ship_adv, 1, record_seq);
+	sqlite3_bind_int64(s->ship_adv, 2, checkpoint_seq);
+	rc = sqlite3_step(s->ship_adv);
+	sqlite3_reset(s->ship_adv);
+	return rc == SQLITE_DONE ? 0 : db_fail(s, "storing the shipper's cursor");
 }
 
 /* One row of audit_checkpoints; next_pubkey NULL for an ordinary checkpoint. */

@@ -175,6 +175,13 @@ int store_audit_append(struct store *s, const struct audit_fields *f,
 /* The latest checkpoint (seq 0 if none). */
 int store_audit_last_checkpoint(struct store *s, int64_t *ret_seq, int64_t *ret_time_us);
 
+/*
+ * Move the audit shipper's stored cursor (audit_ship) forward to these
+ * seqs; it never moves back. The audit writer calls it inside its batch
+ * (see audit_set_ship_cursor() for why the writer and not the shipper).
+ */
+int store_audit_ship_advance(struct store *s, int64_t record_seq, int64_t checkpoint_seq);
+
 int store_audit_checkpoint_add(struct store *s, int64_t seq, int64_t time_us,
 			       const unsigned char hash[32], const unsigned char pubkey[32],
 			       const unsigned char sig[64]);

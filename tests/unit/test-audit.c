@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -733,6 +734,70 @@ START_TEST(test_stop_commits_queued_jobs)
 	ck_assert_int_eq(uv_loop_close(&loop), 0);
 	ck_assert_int_eq(run.done, N);
 	verify_ok(N);
+}
+END_TEST
+
+/* The shipper's position as a test sets it; read by the writer thread. */
+static _Atomic int64_t ship_rec, ship_cp;
+
+static void ship_position(void *data, int64_t *ret_rec, int64_t *ret_cp)
+{
+	(void)data;
+	*ret_rec = atomic_load(&ship_rec);
+	*ret_cp = atomic_load(&ship_cp);
+}
+
+/* The stored cursor (audit_ship), read on a connection of the test's own. */
+static void stored_cursor(int64_t *rec, int64_t *cp)
+{
+	struct store *s = open_store();
+
+	ck_assert_int_eq(store_query_int(s, "SELECT record_seq FROM audit_ship WHERE id = 1", rec), 0);
+	ck_assert_int_eq(store_query_int(s, "SELECT checkpoint_seq FROM audit_ship WHERE id = 1", cp), 0);
+	store_close(s);
+}
+
+/*
+ * The writer stores the shipper's cursor: with a batch, never backwards,
+ * and on its own after a quiet checkpoint interval when no call comes.
+ */
+START_TEST(test_writer_stores_ship_cursor)
+{
+	struct audit *a = start_writer(0, 1);
+	int64_t rec = -1, cp = -1;
+	double end;
+
+	audit_set_ship_cursor(a, ship_position, NULL);
+	atomic_store(&ship_rec, 7);
+	atomic_store(&ship_cp, 3);
+	audit_submit(a, make_job(0, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(1, 30);
+	stored_cursor(&rec, &cp);
+	ck_assert_int_eq(rec, 7);
+	ck_assert_int_eq(cp, 3);
+
+	/* A position behind the stored one (it cannot happen) moves nothing. */
+	atomic_store(&ship_rec, 5);
+	atomic_store(&ship_cp, 1);
+	audit_submit(a, make_job(1, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(2, 30);
+	stored_cursor(&rec, &cp);
+	ck_assert_int_eq(rec, 7);
+	ck_assert_int_eq(cp, 3);
+
+	/* No call: stored within the checkpoint interval (1 s) all the same. */
+	atomic_store(&ship_rec, 9);
+	atomic_store(&ship_cp, 4);
+	end = mono() + 10;
+	do {
+		spin(0.2);
+		stored_cursor(&rec, &cp);
+	} while (rec != 9 && mono() < end);
+	ck_assert_int_eq(rec, 9);
+	ck_assert_int_eq(cp, 4);
+
+	stop_writer(a);
+	ck_assert_int_eq(run.failed, 0);
 }
 END_TEST
 
@@ -2191,6 +2256,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_more_than_max_batch);
 	tcase_add_test(tc, test_stop_commits_queued_jobs);
+	tcase_add_test(tc, test_writer_stores_ship_cursor);
 	tcase_add_test(tc, test_restart_continues_chain);
 	suite_add_tcase(s, tc);
 
