@@ -56,6 +56,15 @@
 /* While waiting for syslog-ng to read a batch, poll the queue at most this far apart. */
 #define SHIP_DRAIN_POLL_MAX_MS 5
 
+/*
+ * After a batch that did not take all there was room for, wait this long
+ * before the next, so that records committed meanwhile go out together:
+ * a batch per commit (one per call with a single caller) costs a read
+ * transaction here and a wake-up and a write in syslog-ng for every
+ * record. This is the most a record's shipping is delayed by it.
+ */
+#define SHIP_COALESCE_MS 5
+
 /* syslog facility authpriv (10), as RFC 5424 PRI = facility * 8 + severity. */
 #define SHIP_FACILITY 10
 
@@ -636,6 +645,9 @@ static void *ship_main(void *arg)
 			backoff = SHIP_BACKOFF_MIN_MS;  /* syslog-ng took something: it works */
 		if (r >= SHIP_BATCH_ROWS || (r > 0 && s->batch.len >= SHIP_BATCH_BYTES))
 			continue;                       /* more may be waiting */
+		/* Kicks meanwhile are kept (s->kicked): the wait below then ends at once. */
+		if (r > 0 && wait_fd(s, -1, 0, SHIP_COALESCE_MS, false) == -ECANCELED)
+			break;
 		if (r >= 0) {
 			/* Idle: wake on a kick, on syslog-ng going away (EOF), or now and then. */
 			r = wait_fd(s, s->fd, POLLIN, SHIP_IDLE_MS, true);
