@@ -40,6 +40,7 @@ struct audit {
 	struct audit_job *queue, *queue_tail;   /* waiting for the writer */
 	size_t queue_len;
 	int waiting;                    /* the writer is in a condition wait */
+	bool gathering;                 /* ... in gather(), which ends on its own */
 	size_t recent_max;              /* the largest batch in the last second */
 	int64_t recent_since_us;
 	struct audit_job *inflight;             /* the writer's current batch */
@@ -318,19 +319,11 @@ static bool before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/*
- * Group commit, the way PostgreSQL's commit_delay works: when several
- * callers have been active lately, wait while their calls keep arriving
- * (a quiet gap of AUDIT_GATHER_GAP_US ends it, AUDIT_GATHER_MAX_US bounds
- * it), so one fsync serves them all instead of splitting them across two or
- * three. A single caller never waits. Called with a->mu held.
- */
-static void gather(struct audit *a)
+/* gather()'s wait: until a quiet gap or the whole window has passed. */
+static void gather_wait(struct audit *a)
 {
 	struct timespec now, end, gap_end;
 
-	if (a->recent_max < 2 || a->stopping)
-		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	end = now;
 	add_usec(&end, AUDIT_GATHER_MAX_US);
@@ -356,6 +349,22 @@ static void gather(struct audit *a)
 		if (a->queue_len == seen || a->stopping || !before(&now, &end))
 			return;
 	}
+}
+
+/*
+ * Group commit, the way PostgreSQL's commit_delay works: when several
+ * callers have been active lately, wait while their calls keep arriving
+ * (a quiet gap of AUDIT_GATHER_GAP_US ends it, AUDIT_GATHER_MAX_US bounds
+ * it), so one fsync serves them all instead of splitting them across two or
+ * three. A single caller never waits. Called with a->mu held.
+ */
+static void gather(struct audit *a)
+{
+	if (a->recent_max < 2 || a->stopping)
+		return;
+	a->gathering = true;
+	gather_wait(a);
+	a->gathering = false;
 }
 
 static void *writer_main(void *arg)
@@ -562,6 +571,8 @@ static void on_timer(uv_timer_t *t)
 
 void audit_submit(struct audit *a, struct audit_job *j)
 {
+	bool wake = false;
+
 	j->queued_ms = (int64_t)uv_now(a->loop);
 	j->next = NULL;
 	pthread_mutex_lock(&a->mu);
@@ -573,12 +584,18 @@ void audit_submit(struct audit *a, struct audit_job *j)
 	a->queue_len++;
 	/*
 	 * A busy writer takes the queue when it is done: wake it only if it
-	 * waits, and only once for all the calls that this pass of the loop
-	 * reads (on_prepare), not once for each.
+	 * waits. An idle one is woken now; one gathering a batch only once for
+	 * all the calls that this pass of the loop reads (on_prepare), not for
+	 * each, and its gather ends on its own timeouts even if no pass comes.
+	 * Both after the lock is released (see on_prepare).
 	 */
-	if (a->waiting > 0)
+	if (a->waiting > 0 && !a->gathering)
+		wake = true;
+	else if (a->waiting > 0)
 		a->kick = true;
 	pthread_mutex_unlock(&a->mu);
+	if (wake)
+		pthread_cond_signal(&a->cv);
 }
 
 void audit_set_ship_cursor(struct audit *a, audit_ship_cursor_fn fn, void *data)

@@ -737,6 +737,28 @@ START_TEST(test_stop_commits_queued_jobs)
 }
 END_TEST
 
+/*
+ * A writer waiting for work is woken by audit_submit() itself, not only
+ * when the loop next runs: the record is committed with the loop idle, well
+ * inside the 10 s the writer would otherwise sleep.
+ */
+START_TEST(test_submit_wakes_an_idle_writer)
+{
+	struct audit *a = start_writer(0, 0);
+	double end;
+
+	usleep(200 * 1000);                     /* the writer is asleep by now */
+	audit_submit(a, make_job(0, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	end = mono() + 3;
+	while (head_seq_of_db() < 1 && mono() < end)
+		usleep(10 * 1000);
+	ck_assert_int_eq(head_seq_of_db(), 1);
+	wait_done(1, 30);
+	ck_assert_int_eq(run.ok, 1);
+	stop_writer(a);
+}
+END_TEST
+
 /* The shipper's position as a test sets it; read by the writer thread. */
 static _Atomic int64_t ship_rec, ship_cp;
 
@@ -757,6 +779,21 @@ static void stored_cursor(int64_t *rec, int64_t *cp)
 	store_close(s);
 }
 
+/* Tell the writer the shipper is at (rec, cp), make call i, and see (want_rec, want_cp) stored. */
+static void call_with_position(struct audit *a, int i, int64_t rec, int64_t cp, int64_t want_rec,
+			       int64_t want_cp)
+{
+	int64_t got_rec = -1, got_cp = -1;
+
+	atomic_store(&ship_rec, rec);
+	atomic_store(&ship_cp, cp);
+	audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(i + 1, 30);
+	stored_cursor(&got_rec, &got_cp);
+	ck_assert_int_eq(got_rec, want_rec);
+	ck_assert_int_eq(got_cp, want_cp);
+}
+
 /*
  * The writer stores the shipper's cursor: with a batch, never backwards,
  * and on its own after a quiet checkpoint interval when no call comes.
@@ -768,22 +805,9 @@ START_TEST(test_writer_stores_ship_cursor)
 	double end;
 
 	audit_set_ship_cursor(a, ship_position, NULL);
-	atomic_store(&ship_rec, 7);
-	atomic_store(&ship_cp, 3);
-	audit_submit(a, make_job(0, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
-	wait_done(1, 30);
-	stored_cursor(&rec, &cp);
-	ck_assert_int_eq(rec, 7);
-	ck_assert_int_eq(cp, 3);
-
+	call_with_position(a, 0, 7, 3, 7, 3);
 	/* A position behind the stored one (it cannot happen) moves nothing. */
-	atomic_store(&ship_rec, 5);
-	atomic_store(&ship_cp, 1);
-	audit_submit(a, make_job(1, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
-	wait_done(2, 30);
-	stored_cursor(&rec, &cp);
-	ck_assert_int_eq(rec, 7);
-	ck_assert_int_eq(cp, 3);
+	call_with_position(a, 1, 5, 1, 7, 3);
 
 	/* No call: stored within the checkpoint interval (1 s) all the same. */
 	atomic_store(&ship_rec, 9);
@@ -2256,6 +2280,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_more_than_max_batch);
 	tcase_add_test(tc, test_stop_commits_queued_jobs);
+	tcase_add_test(tc, test_submit_wakes_an_idle_writer);
 	tcase_add_test(tc, test_writer_stores_ship_cursor);
 	tcase_add_test(tc, test_restart_continues_chain);
 	suite_add_tcase(s, tc);
