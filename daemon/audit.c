@@ -228,7 +228,6 @@ static bool checkpoint_due(struct audit *a, bool by_time)
 	return by_time && now_usec() - a->last_cp_time_us >= a->cfg.checkpoint_secs * 1000000;
 }
 
-/* Write one batch in one transaction. Returns 0 or a negative errno (nothing written). */
 /* A shipper's cursor to store with a batch: where it is, and whether it moved. */
 struct ship_pos {
 	int64_t rec, cp;
@@ -244,6 +243,11 @@ static void ship_pos_read(struct audit *a, audit_ship_cursor_fn fn, void *data, 
 	p->moved = p->rec > a->ship_rec || p->cp > a->ship_cp;
 }
 
+/*
+ * Write one batch in one transaction, with the shipper's cursor if ship
+ * (may be NULL) says it moved. Returns 0 or a negative errno (nothing
+ * written).
+ */
 static int write_batch(struct audit *a, struct audit_job *batch, bool cp, const struct ship_pos *ship)
 {
 	int64_t seq0 = a->head_seq, cp_seq0 = a->last_cp_seq, cp_time0 = a->last_cp_time_us;

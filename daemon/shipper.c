@@ -789,10 +789,10 @@ void shipper_stop(struct shipper *s)
 	if (s->thread_started) {
 		pthread_join(s->thread, NULL);
 		/*
-		 * The audit writer, which stored the cursor while it ran, has
-		 * stopped first (the registry stops it first): what was
-		 * delivered since is stored here, so a clean stop resends nothing
-		 * beyond the rewind of every reconnection.
+		 * The registry has stopped the audit writer, which stored the
+		 * cursor while it ran. What was delivered since is stored here,
+		 * so a clean stop resends nothing beyond the rewind of every
+		 * reconnection.
 		 */
 		(void)store_ship_advance(s->db, s->done_rec, s->done_cp);
 	}

@@ -28,3 +28,11 @@ int store_connect(const char *path, const struct keys *k, int flags, const char 
  * SQLite result, SQLITE_OK when the query ran.
  */
 int store_query_text(sqlite3 *db, const char *sql, char *buf, size_t size, int *ret_rc);
+
+/*
+ * Move the shipper's cursor forward to ?1 (record) and ?2 (checkpoint):
+ * the audit writer runs it in its batches, the shipper when it stops.
+ * max(): the cursor never moves back, whatever a caller passes.
+ */
+#define STORE_SHIP_ADVANCE_SQL "UPDATE audit_ship SET record_seq = max(record_seq, ?1), " \
+			       "checkpoint_seq = max(checkpoint_seq, ?2) WHERE id = 1"

@@ -41,9 +41,7 @@ static const char *const ship_sql[SS__MAX] = {
 		       "FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	[SS_CHECKPOINTS] = "SELECT seq, time_us, hash, pubkey, sig, next_pubkey FROM audit_checkpoints "
 			   "WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-	/* max(): the cursor never moves back, whatever a caller passes. */
-	[SS_ADVANCE] = "UPDATE audit_ship SET record_seq = max(record_seq, ?1), "
-		       "checkpoint_seq = max(checkpoint_seq, ?2) WHERE id = 1",
+	[SS_ADVANCE] = STORE_SHIP_ADVANCE_SQL,
 	[SS_BEGIN] = "BEGIN",
 	[SS_END] = "COMMIT",
 };

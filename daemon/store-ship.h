@@ -95,6 +95,8 @@ int store_ship_read(struct store_ship *s, int64_t after_record, int64_t after_ch
 /*
  * Persist the cursor. It only moves forward: a value lower than the stored
  * one leaves that one. Returns 0 or -EIO (-EBUSY if the writer held the
- * database longer than the busy timeout).
+ * database longer than the busy timeout). Only for a stopping shipper:
+ * while the audit writer runs, it stores the cursor (see
+ * audit_set_ship_cursor() for why).
  */
 int store_ship_advance(struct store_ship *s, int64_t record_seq, int64_t checkpoint_seq);

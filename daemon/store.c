@@ -1373,11 +1373,8 @@ int store_audit_ship_advance(struct store *s, int64_t record_seq, int64_t checkp
 {
 	int rc;
 
-	/* max(): the cursor never moves back, whatever a caller passes. */
 	if (s->ship_adv == NULL &&
-	    sqlite3_prepare_v2(s->db, "UPDATE audit_ship SET record_seq = max(record_seq, ?1), "
-			       "checkpoint_seq = max(checkpoint_seq, ?2) WHERE id = 1", -1,
-			       &s->ship_adv, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(s->db, STORE_SHIP_ADVANCE_SQL, -1, &s->ship_adv, NULL) != SQLITE_OK)
 		return db_fail(s, "preparing the shipper's cursor update");
 	sqlite3_bind_int64(s->ship_adv, 1, record_seq);
 	sqlite3_bind_int64(s->ship_adv, 2, checkpoint_seq);
