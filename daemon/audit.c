@@ -507,11 +507,11 @@ static void on_async(uv_async_t *h)
 
 /*
  * Runs before each wait of the loop for I/O, so after every callback that
- * may have submitted: the writer is woken once for the calls of a pass,
- * with the lock already free (a writer woken under it would only sleep
- * again on the mutex). A writer gathering a batch waits for the queue to
- * grow, and a job queued while it was not waiting is seen when it next
- * looks (under the lock), so none is missed.
+ * may have submitted: a writer gathering a batch is woken once for the
+ * calls of a pass (audit_submit() wakes an idle one itself), with the lock
+ * already free (a writer woken under it would only sleep again on the
+ * mutex). A job queued while the writer was not waiting is seen when it
+ * next looks (under the lock), so none is missed.
  */
 static void on_prepare(uv_prepare_t *h)
 {
