@@ -244,50 +244,89 @@ static void ship_pos_read(struct audit *a, audit_ship_cursor_fn fn, void *data, 
 }
 
 /*
- * Write one batch in one transaction, with the shipper's cursor if ship
- * (may be NULL) says it moved. Returns 0 or a negative errno (nothing
- * written).
+ * The batch the writer has open. Its jobs run as they arrive, inside one
+ * transaction, while the loop thread is still reading the calls that will
+ * join them; a batch that cannot commit is undone whole.
  */
-static int write_batch(struct audit *a, struct audit_job *batch, bool cp, const struct ship_pos *ship)
-{
-	int64_t seq0 = a->head_seq, cp_seq0 = a->last_cp_seq, cp_time0 = a->last_cp_time_us;
+struct batch {
+	struct audit_job *head, *tail;  /* a->inflight, in order */
+	size_t n;
+	bool open;                      /* BEGIN IMMEDIATE is done */
+	int r;                          /* the first failure; later jobs do not run */
+	int64_t seq0, cp_seq0, cp_time0;
 	unsigned char hash0[32];
+};
+
+static void batch_init(struct audit *a, struct batch *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->seq0 = a->head_seq;
+	b->cp_seq0 = a->last_cp_seq;
+	b->cp_time0 = a->last_cp_time_us;
+	memcpy(b->hash0, a->head_hash, 32);
+}
+
+/* Run one job's change or lookup, if any, and append its record. */
+static int run_job(struct audit *a, struct audit_job *j)
+{
 	int r;
 
-	memcpy(hash0, a->head_hash, 32);
-	r = store_exec(a->w, "BEGIN IMMEDIATE");
-	if (r < 0)
-		return r;
-	for (struct audit_job *j = batch; j != NULL && r == 0; j = j->next) {
-		/* append() gives the record exactly this seq, right after mutate. */
-		j->seq = a->head_seq + 1;
-		if (j->mutate != NULL && j->plain) {
-			j->mutate(a->w, j);
-			/*
-			 * A plain change that failed part-way cannot be undone alone,
-			 * and an error SQLite answers by rolling back the whole
-			 * transaction (I/O, corruption) leaves none to append to (each
-			 * record would then commit on its own): either way the batch
-			 * fails whole rather than commit part of it.
-			 */
-			if (j->abort_batch || !store_in_transaction(a->w)) {
-				r = -EIO;
-				break;
-			}
-		} else if (j->mutate != NULL) {
-			r = store_exec(a->w, "SAVEPOINT job");
-			if (r < 0)
-				break;
-			j->mutate(a->w, j);
-			if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
-				r = store_exec(a->w, "ROLLBACK TO job");
-			if (r == 0)
-				r = store_exec(a->w, "RELEASE job");
-			if (r < 0)
-				break;
-		}
-		r = append(a, j);
+	/* append() gives the record exactly this seq, right after mutate. */
+	j->seq = a->head_seq + 1;
+	if (j->mutate != NULL && j->plain) {
+		j->mutate(a->w, j);
+		/*
+		 * A plain change that failed part-way cannot be undone alone,
+		 * and an error SQLite answers by rolling back the whole
+		 * transaction (I/O, corruption) leaves none to append to (each
+		 * record would then commit on its own): either way the batch
+		 * fails whole rather than commit part of it.
+		 */
+		if (j->abort_batch || !store_in_transaction(a->w))
+			return -EIO;
+	} else if (j->mutate != NULL) {
+		r = store_exec(a->w, "SAVEPOINT job");
+		if (r < 0)
+			return r;
+		j->mutate(a->w, j);
+		if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
+			r = store_exec(a->w, "ROLLBACK TO job");
+		if (r == 0)
+			r = store_exec(a->w, "RELEASE job");
+		if (r < 0)
+			return r;
 	}
+	return append(a, j);
+}
+
+static int batch_begin(struct audit *a, struct batch *b)
+{
+	if (b->r == 0 && !b->open) {
+		b->r = store_exec(a->w, "BEGIN IMMEDIATE");
+		b->open = b->r == 0;
+	}
+	return b->r;
+}
+
+/* Run the jobs from `from` to the end of the batch (without the lock). */
+static void batch_run(struct audit *a, struct batch *b, struct audit_job *from)
+{
+	if (batch_begin(a, b) < 0)
+		return;
+	for (struct audit_job *j = from; j != NULL && b->r == 0; j = j->next)
+		b->r = run_job(a, j);
+}
+
+/*
+ * End the batch: sign the head if a checkpoint is due or asked for (cp),
+ * store the shipper's cursor if ship (may be NULL) says it moved, and
+ * commit, all in the same transaction. Returns 0, or a negative errno with
+ * nothing of the batch written and the chain's head as it was before it.
+ */
+static int batch_commit(struct audit *a, struct batch *b, bool cp, const struct ship_pos *ship)
+{
+	int r = batch_begin(a, b);
+
 	/* Only a head not yet signed gets a checkpoint: never twice, never for nothing. */
 	if (r == 0 && a->head_seq > a->last_cp_seq && (cp || checkpoint_due(a, true)))
 		r = checkpoint(a);
@@ -300,13 +339,13 @@ static int write_batch(struct audit *a, struct audit_job *batch, bool cp, const 
 		a->ship_cp = ship->cp;
 	}
 	if (r < 0) {
-		/* SQLite may have rolled it back already (see above). */
+		/* SQLite may have rolled it back already (see run_job()). */
 		if (store_in_transaction(a->w))
 			(void)store_exec(a->w, "ROLLBACK");
-		a->head_seq = seq0;
-		memcpy(a->head_hash, hash0, 32);
-		a->last_cp_seq = cp_seq0;
-		a->last_cp_time_us = cp_time0;
+		a->head_seq = b->seq0;
+		memcpy(a->head_hash, b->hash0, 32);
+		a->last_cp_seq = b->cp_seq0;
+		a->last_cp_time_us = b->cp_time0;
 	}
 	return r;
 }
@@ -323,24 +362,78 @@ static bool before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* gather()'s wait: until a quiet gap or the whole window has passed. */
-static void gather_wait(struct audit *a)
+/*
+ * Move up to AUDIT_MAX_BATCH jobs in all from the queue to the end of the
+ * batch, where the timer still sees them (a->inflight). Returns the first
+ * one taken, or NULL. Called with a->mu held.
+ */
+static struct audit_job *batch_take(struct audit *a, struct batch *b)
+{
+	struct audit_job *first = a->queue, *last = NULL;
+	size_t n = 0;
+
+	for (struct audit_job *j = first; j != NULL && b->n + n < AUDIT_MAX_BATCH; j = j->next, n++) {
+		j->in_writer = true;
+		last = j;
+	}
+	if (last == NULL)
+		return NULL;
+	a->queue = last->next;
+	if (a->queue == NULL)
+		a->queue_tail = NULL;
+	last->next = NULL;
+	a->queue_len -= n;
+	if (b->tail != NULL)
+		b->tail->next = first;
+	else
+		b->head = a->inflight = first;
+	b->tail = last;
+	b->n += n;
+	return first;
+}
+
+/*
+ * Group commit, the way PostgreSQL's commit_delay works: when several
+ * callers have been active lately, the batch stays open while their calls
+ * keep arriving, so one fsync serves them all instead of splitting them
+ * across two or three. A single caller never waits. Unlike a plain delay,
+ * the jobs that have come run while the batch waits for the rest, so the
+ * wait costs the writer's work nothing. The batch ends when the queue is
+ * empty and: as many callers as the largest batch of the last second have
+ * come (so a steady set of callers is not kept waiting for a gap), or none
+ * came for AUDIT_GATHER_GAP_US, or AUDIT_GATHER_MAX_US has passed since it
+ * began. Called with a->mu held; returns with it held.
+ */
+static void batch_gather(struct audit *a, struct batch *b)
 {
 	struct timespec now, end, gap_end;
+	bool gathering = a->recent_max >= 2 && !a->stopping;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	end = now;
+	clock_gettime(CLOCK_REALTIME, &end);
 	add_usec(&end, AUDIT_GATHER_MAX_US);
+	a->gathering = gathering;
 	for (;;) {
-		size_t seen = a->queue_len;
+		struct audit_job *from = batch_take(a, b);
 
-		if (seen >= AUDIT_MAX_BATCH)
-			return;
+		if (from != NULL) {
+			pthread_mutex_unlock(&a->mu);
+			batch_run(a, b, from);
+			pthread_mutex_lock(&a->mu);
+		}
+		if (!gathering || b->r < 0 || b->n >= AUDIT_MAX_BATCH || a->stopping)
+			break;
+		if (a->queue != NULL)
+			continue;
+		if (b->n >= a->recent_max)
+			break;
+		clock_gettime(CLOCK_REALTIME, &now);
+		if (!before(&now, &end))
+			break;
 		gap_end = now;
 		add_usec(&gap_end, AUDIT_GATHER_GAP_US);
 		if (before(&end, &gap_end))
 			gap_end = end;
-		while (a->queue_len == seen && !a->stopping) {
+		while (a->queue == NULL && !a->stopping) {
 			int r;
 
 			a->waiting++;
@@ -349,25 +442,9 @@ static void gather_wait(struct audit *a)
 			if (r == ETIMEDOUT)
 				break;
 		}
-		clock_gettime(CLOCK_REALTIME, &now);
-		if (a->queue_len == seen || a->stopping || !before(&now, &end))
-			return;
+		if (a->queue == NULL)
+			break;
 	}
-}
-
-/*
- * Group commit, the way PostgreSQL's commit_delay works: when several
- * callers have been active lately, wait while their calls keep arriving
- * (a quiet gap of AUDIT_GATHER_GAP_US ends it, AUDIT_GATHER_MAX_US bounds
- * it), so one fsync serves them all instead of splitting them across two or
- * three. A single caller never waits. Called with a->mu held.
- */
-static void gather(struct audit *a)
-{
-	if (a->recent_max < 2 || a->stopping)
-		return;
-	a->gathering = true;
-	gather_wait(a);
 	a->gathering = false;
 }
 
@@ -377,13 +454,12 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		struct audit_job *batch, *last;
 		struct timespec until;
 		audit_ship_cursor_fn ship_fn;
 		void *ship_data;
 		struct ship_pos ship;
+		struct batch b;
 		bool cp;
-		size_t n = 0;
 		int r;
 
 		while (a->queue == NULL && !a->stopping && !(a->want_checkpoint && a->head_seq > a->last_cp_seq)) {
@@ -399,29 +475,15 @@ static void *writer_main(void *arg)
 		}
 		if (a->queue == NULL && a->stopping)
 			break;
-		if (a->queue != NULL)
-			gather(a);
-		/* Take up to AUDIT_MAX_BATCH jobs; the rest wait for the next batch. */
-		batch = a->queue;
-		last = NULL;
-		for (struct audit_job *j = batch; j != NULL && n < AUDIT_MAX_BATCH; j = j->next, n++) {
-			j->in_writer = true;
-			last = j;
-		}
-		if (last != NULL) {
-			a->queue = last->next;
-			if (a->queue == NULL)
-				a->queue_tail = NULL;
-			last->next = NULL;
-		}
-		a->queue_len -= n;
+		batch_init(a, &b);
+		batch_gather(a, &b);
 		if (now_usec() - a->recent_since_us > 1000000) {
-			a->recent_max = n;
+			a->recent_max = b.n;
 			a->recent_since_us = now_usec();
-		} else if (n > a->recent_max) {
-			a->recent_max = n;
+		} else if (b.n > a->recent_max) {
+			a->recent_max = b.n;
 		}
-		a->inflight = batch;
+		/* Asked for while the batch ran: its records are signed with it. */
 		cp = a->want_checkpoint;
 		a->want_checkpoint = false;
 		ship_fn = a->ship_fn;
@@ -429,40 +491,44 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&a->mu);
 
 		ship_pos_read(a, ship_fn, ship_data, &ship);
-		if (batch == NULL && !checkpoint_due(a, true) && !cp && !ship.moved) {
+		if (b.n == 0 && !checkpoint_due(a, true) && !cp && !ship.moved) {
 			pthread_mutex_lock(&a->mu);
-			a->inflight = NULL;
 			continue;
 		}
-		r = write_batch(a, batch, cp, &ship);
+		r = batch_commit(a, &b, cp, &ship);
 		if (r < 0)
 			log_err("audit: a batch of %zu records could not be committed; its calls are "
-				"answered io.roster.AuditUnavailable", n);
+				"answered io.roster.AuditUnavailable", b.n);
 
 		pthread_mutex_lock(&a->mu);
 		a->inflight = NULL;
-		for (struct audit_job *j = batch; j != NULL; j = j->next)
+		for (struct audit_job *j = b.head; j != NULL; j = j->next)
 			j->status = r;
-		if (batch != NULL) {
+		if (b.head != NULL) {
 			if (a->done_tail)
-				a->done_tail->next = batch;
+				a->done_tail->next = b.head;
 			else
-				a->done = batch;
-			a->done_tail = last;
+				a->done = b.head;
+			a->done_tail = b.tail;
 		}
 		a->stats.head_seq = a->head_seq;
 		a->stats.last_checkpoint_seq = a->last_cp_seq;
 		if (r == 0) {
-			a->stats.records += (int64_t)n;
-			a->stats.batches += n > 0;
+			a->stats.records += (int64_t)b.n;
+			a->stats.batches += b.n > 0;
 		} else {
 			a->stats.failures++;
 		}
 		uv_async_send(&a->async);
 	}
 	/* A last checkpoint on the way out, so a clean stop leaves a signed head. */
-	if (a->head_seq > a->last_cp_seq && write_batch(a, NULL, true, NULL) == 0)
-		a->stats.last_checkpoint_seq = a->last_cp_seq;
+	if (a->head_seq > a->last_cp_seq) {
+		struct batch b;
+
+		batch_init(a, &b);
+		if (batch_commit(a, &b, true, NULL) == 0)
+			a->stats.last_checkpoint_seq = a->last_cp_seq;
+	}
 	pthread_mutex_unlock(&a->mu);
 	return NULL;
 }

@@ -3,9 +3,11 @@
  * before the call's reply is sent ("fail closed").
  *
  * Calls hand their finished reply and record to audit_submit(). A writer
- * thread with its own database connection takes everything queued, writes
- * it in one transaction (one fsync for the whole batch: group commit) and
- * hands the batch back to the loop thread, which sends the replies. Changes
+ * thread with its own database connection opens a transaction, runs each
+ * call's lookup or change and appends its record as the call comes, while
+ * concurrent callers' calls keep coming (at most AUDIT_GATHER_MAX_US), then
+ * commits them all at once (one fsync for the whole batch: group commit)
+ * and hands the batch back to the loop thread, which sends the replies. Changes
  * to clients run on the writer thread inside the same transaction as their
  * record (audit_job.mutate), in a savepoint of their own, so a change is
  * never committed without its record nor its record without the change.
@@ -41,9 +43,9 @@ struct keys;
 #define AUDIT_REPLY_TIMEOUT_MS 5000
 #endif
 #define AUDIT_MAX_BATCH 4096
-/* Group commit: gather concurrent callers' records for at most this long... */
+/* Group commit: keep a batch open for concurrent callers for at most this long... */
 #define AUDIT_GATHER_MAX_US 2000
-/* ...ending early after this long without a new one. */
+/* ...ending early after this long without a new call (or once the usual number came). */
 #define AUDIT_GATHER_GAP_US 200
 /*
  * The writer's page cache, in KiB. Lookups run on the writer's connection

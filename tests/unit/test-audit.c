@@ -759,6 +759,70 @@ START_TEST(test_submit_wakes_an_idle_writer)
 }
 END_TEST
 
+/* Set on the writer thread by mutate_note_ran(). */
+static _Atomic int job_ran;
+
+static void mutate_note_ran(struct store *w, struct audit_job *j)
+{
+	(void)w;
+	atomic_store(&job_ran, 1);
+	j->reply = json_pack("{s:{}}", "parameters");
+}
+
+/*
+ * While a batch waits for the calls of concurrent callers, the calls that
+ * have come already run: the first call's lookup runs before the others
+ * are even submitted, and they still commit with it, in one batch. A
+ * writer that ran a batch's jobs only once it had stopped gathering would
+ * run the first call after the others came, or commit it alone. The rest
+ * must come within the writer's quiet gap (AUDIT_GATHER_GAP_US), so a try
+ * that a busy host delays is made again.
+ */
+START_TEST(test_jobs_run_while_the_batch_gathers)
+{
+	enum { CALLERS = 4, TRIES = 5 };
+	struct audit *a = start_writer(0, 0);
+	struct audit_stats st;
+	int64_t i = 0;
+	bool together = false;
+
+	for (int t = 0; t < TRIES && !together; t++) {
+		struct audit_job *first, *rest[CALLERS - 1];
+		int64_t before;
+		double end;
+
+		/* CALLERS calls at once: the writer expects as many in a batch. */
+		for (int k = 0; k < CALLERS; k++, i++)
+			audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+		wait_done((int)i, 30);
+		audit_get_stats(a, &st);
+		before = st.batches;
+		first = make_job(i++, "alice", "io.roster.Clients.Get", NULL, NULL);
+		first->mutate = mutate_note_ran;
+		first->plain = true;
+		for (int k = 0; k < CALLERS - 1; k++)
+			rest[k] = make_job(i++, "alice", "io.roster.Clients.Get", OK_REPLY, NULL);
+		atomic_store(&job_ran, 0);
+		audit_submit(a, first);
+		end = mono() + 10;
+		while (!atomic_load(&job_ran) && mono() < end)
+			;               /* no sleep: the rest must come within the gap */
+		ck_assert_msg(atomic_load(&job_ran), "the first call did not run within 10 s");
+		for (int k = 0; k < CALLERS - 1; k++)
+			audit_submit(a, rest[k]);
+		uv_run(&loop, UV_RUN_NOWAIT);   /* the pass that wakes a gathering writer */
+		wait_done((int)i, 30);
+		audit_get_stats(a, &st);
+		together = st.batches == before + 1;
+	}
+	ck_assert_msg(together, "in %d tries, the calls that came while the first one ran "
+		      "never joined its batch", TRIES);
+	ck_assert_int_eq(run.ok, (int)i);
+	stop_writer(a);
+	verify_ok(i);
+}
+END_TEST
+
 /* The shipper's position as a test sets it; read by the writer thread. */
 static _Atomic int64_t ship_rec, ship_cp;
 
@@ -2281,6 +2345,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_more_than_max_batch);
 	tcase_add_test(tc, test_stop_commits_queued_jobs);
 	tcase_add_test(tc, test_submit_wakes_an_idle_writer);
+	tcase_add_test(tc, test_jobs_run_while_the_batch_gathers);
 	tcase_add_test(tc, test_writer_stores_ship_cursor);
 	tcase_add_test(tc, test_restart_continues_chain);
 	suite_add_tcase(s, tc);
