@@ -47,7 +47,7 @@ struct audit {
 	struct audit_job *done, *done_tail;     /* committed (or failed), for the loop */
 	bool stopping;
 	bool want_checkpoint;
-	/* The chain's head and counters: written by the writer, read under mu. */
+	/* The chain's head: the writer thread's alone (stats has a committed copy, under mu). */
 	int64_t head_seq;
 	unsigned char head_hash[32];
 	int64_t last_cp_seq;
@@ -545,7 +545,8 @@ static void drain_done(struct audit *a)
 	pthread_mutex_lock(&a->mu);
 	list = a->done;
 	a->done = a->done_tail = NULL;
-	head = a->head_seq;
+	/* Committed: a->head_seq is the writer's alone, and may be mid-batch. */
+	head = a->stats.head_seq;
 	pthread_mutex_unlock(&a->mu);
 	while (list != NULL) {
 		struct audit_job *j = list;
