@@ -409,7 +409,7 @@ static void batch_gather(struct audit *a, struct batch *b)
 	struct timespec now, end, gap_end;
 	bool gathering = a->recent_max >= 2 && !a->stopping;
 
-	clock_gettime(CLOCK_REALTIME, &end);
+	clock_gettime(CLOCK_MONOTONIC, &end);
 	add_usec(&end, AUDIT_GATHER_MAX_US);
 	a->gathering = gathering;
 	for (;;) {
@@ -426,7 +426,7 @@ static void batch_gather(struct audit *a, struct batch *b)
 			continue;
 		if (b->n >= a->recent_max)
 			break;
-		clock_gettime(CLOCK_REALTIME, &now);
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (!before(&now, &end))
 			break;
 		gap_end = now;
@@ -465,7 +465,7 @@ static void *writer_main(void *arg)
 		while (a->queue == NULL && !a->stopping && !(a->want_checkpoint && a->head_seq > a->last_cp_seq)) {
 			int w;
 
-			clock_gettime(CLOCK_REALTIME, &until);
+			clock_gettime(CLOCK_MONOTONIC, &until);
 			until.tv_sec += a->cfg.checkpoint_secs;
 			a->waiting++;
 			w = pthread_cond_timedwait(&a->cv, &a->mu, &until);
@@ -702,6 +702,7 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 		const struct audit_config *cfg)
 {
 	struct audit *a;
+	pthread_condattr_t cattr;
 	int r;
 
 	/* Locked memory: the struct holds a copy of the signing key. */
@@ -734,7 +735,15 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 	a->stats.head_seq = a->head_seq;
 	a->stats.last_checkpoint_seq = a->last_cp_seq;
 	pthread_mutex_init(&a->mu, NULL);
-	pthread_cond_init(&a->cv, NULL);
+	/*
+	 * The writer's waits are deadlines on the monotonic clock: a wall
+	 * clock stepped back (NTP, an operator) must not stretch a 200 µs
+	 * gather, or a checkpoint interval, by the size of the step.
+	 */
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &cattr);
+	pthread_condattr_destroy(&cattr);
 	uv_async_init(loop, &a->async, on_async);
 	uv_timer_init(loop, &a->timer);
 	uv_prepare_init(loop, &a->prepare);

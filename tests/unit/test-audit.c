@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -311,6 +312,16 @@ static int64_t head_seq_of_db(void)
 	int64_t seq = -1;
 
 	ck_assert_int_eq(store_audit_head(s, &seq, h), 0);
+	store_close(s);
+	return seq;
+}
+
+static int64_t last_checkpoint_of_db(void)
+{
+	struct store *s = open_store();
+	int64_t seq = -1, time_us = -1;
+
+	ck_assert_int_eq(store_audit_last_checkpoint(s, &seq, &time_us), 0);
 	store_close(s);
 	return seq;
 }
@@ -755,6 +766,42 @@ START_TEST(test_submit_wakes_an_idle_writer)
 	ck_assert_int_eq(head_seq_of_db(), 1);
 	wait_done(1, 30);
 	ck_assert_int_eq(run.ok, 1);
+	stop_writer(a);
+}
+END_TEST
+
+/* CPU time of the whole process, in seconds. */
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/*
+ * An idle writer sleeps. Its waits are deadlines on the monotonic clock;
+ * a deadline on one clock waited for on another would pass at once (or
+ * never come), and the writer would spin or stall.
+ */
+START_TEST(test_idle_writer_sleeps)
+{
+	struct audit *a = start_writer(0, 1);
+	double cpu0;
+
+	/* The first record is signed at once (no checkpoint yet), the second not. */
+	for (int i = 0; i < 2; i++) {
+		audit_submit(a, make_job(i, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+		wait_done(i + 1, 30);
+	}
+	ck_assert_int_eq(last_checkpoint_of_db(), 1);
+	cpu0 = cpu_seconds();
+	usleep(1500 * 1000);                    /* a checkpoint interval and a half */
+	ck_assert_msg(cpu_seconds() - cpu0 < 0.3, "an idle writer used %.2f s of CPU in 1.5 s",
+		      cpu_seconds() - cpu0);
+	/* ...and its timed wait did end: the interval's checkpoint signed the head. */
+	ck_assert_int_eq(last_checkpoint_of_db(), 2);
 	stop_writer(a);
 }
 END_TEST
@@ -2345,6 +2392,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_more_than_max_batch);
 	tcase_add_test(tc, test_stop_commits_queued_jobs);
 	tcase_add_test(tc, test_submit_wakes_an_idle_writer);
+	tcase_add_test(tc, test_idle_writer_sleeps);
 	tcase_add_test(tc, test_jobs_run_while_the_batch_gathers);
 	tcase_add_test(tc, test_writer_stores_ship_cursor);
 	tcase_add_test(tc, test_restart_continues_chain);
