@@ -38,9 +38,8 @@ struct audit {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct audit_job *queue, *queue_tail;   /* waiting for the writer */
-	size_t queue_len;
 	int waiting;                    /* the writer is in a condition wait */
-	bool gathering;                 /* ... in gather(), which ends on its own */
+	bool gathering;                 /* ... in batch_gather(), which ends on its own */
 	size_t recent_max;              /* the largest batch in the last second */
 	int64_t recent_since_us;
 	struct audit_job *inflight;             /* the writer's current batch */
@@ -382,7 +381,6 @@ static struct audit_job *batch_take(struct audit *a, struct batch *b)
 	if (a->queue == NULL)
 		a->queue_tail = NULL;
 	last->next = NULL;
-	a->queue_len -= n;
 	if (b->tail != NULL)
 		b->tail->next = first;
 	else
@@ -652,7 +650,6 @@ void audit_submit(struct audit *a, struct audit_job *j)
 	else
 		a->queue = j;
 	a->queue_tail = j;
-	a->queue_len++;
 	/*
 	 * A busy writer takes the queue when it is done: wake it only if it
 	 * waits. An idle one is woken now; one gathering a batch only once for
