@@ -284,14 +284,14 @@ static int run_job(struct audit *a, struct audit_job *j)
 		if (j->abort_batch || !store_in_transaction(a->w))
 			return -EIO;
 	} else if (j->mutate != NULL) {
-		r = store_exec(a->w, "SAVEPOINT job");
+		r = store_tx(a->w, STORE_SAVEPOINT);
 		if (r < 0)
 			return r;
 		j->mutate(a->w, j);
 		if (j->reply == NULL || json_object_get(j->reply, "error") != NULL)
-			r = store_exec(a->w, "ROLLBACK TO job");
+			r = store_tx(a->w, STORE_ROLLBACK_TO);
 		if (r == 0)
-			r = store_exec(a->w, "RELEASE job");
+			r = store_tx(a->w, STORE_RELEASE);
 		if (r < 0)
 			return r;
 	}
@@ -301,7 +301,7 @@ static int run_job(struct audit *a, struct audit_job *j)
 static int batch_begin(struct audit *a, struct batch *b)
 {
 	if (b->r == 0 && !b->open) {
-		b->r = store_exec(a->w, "BEGIN IMMEDIATE");
+		b->r = store_tx(a->w, STORE_BEGIN);
 		b->open = b->r == 0;
 	}
 	return b->r;
@@ -332,7 +332,7 @@ static int batch_commit(struct audit *a, struct batch *b, bool cp, const struct 
 	if (r == 0 && ship != NULL && ship->moved)
 		r = store_audit_ship_advance(a->w, ship->rec, ship->cp);
 	if (r == 0)
-		r = store_exec(a->w, "COMMIT");
+		r = store_tx(a->w, STORE_COMMIT);
 	if (r == 0 && ship != NULL && ship->moved) {
 		a->ship_rec = ship->rec;
 		a->ship_cp = ship->cp;
@@ -340,7 +340,7 @@ static int batch_commit(struct audit *a, struct batch *b, bool cp, const struct 
 	if (r < 0) {
 		/* SQLite may have rolled it back already (see run_job()). */
 		if (store_in_transaction(a->w))
-			(void)store_exec(a->w, "ROLLBACK");
+			(void)store_tx(a->w, STORE_ROLLBACK);
 		a->head_seq = b->seq0;
 		memcpy(a->head_hash, b->hash0, 32);
 		a->last_cp_seq = b->cp_seq0;

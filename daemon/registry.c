@@ -496,7 +496,7 @@ static int append_rotation_record(struct registry *reg, const struct rotate_op *
 	r = store_open(reg->db_path, op->keys, &s);
 	if (r < 0)
 		return r;
-	r = store_exec(s, "BEGIN IMMEDIATE");
+	r = store_tx(s, STORE_BEGIN);
 	if (r == 0)
 		r = store_audit_head(s, &f.seq, prev);
 	if (r == 0) {
@@ -523,9 +523,9 @@ static int append_rotation_record(struct registry *reg, const struct rotate_op *
 		r = store_audit_keyroll_add(s, f.seq, f.time_us, hash, op->keys->sign_pk, next_pk, sig);
 	}
 	if (r == 0)
-		r = store_exec(s, "COMMIT");
+		r = store_tx(s, STORE_COMMIT);
 	else
-		(void)store_exec(s, "ROLLBACK");
+		(void)store_tx(s, STORE_ROLLBACK);
 	store_close(s);
 	if (r == 0)
 		log_info("rotation: record %lld (%s) committed", (long long)f.seq, f.alert);

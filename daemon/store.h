@@ -143,8 +143,23 @@ int store_principal_touch(struct store *s, const char *name, int64_t last_seen);
 
 #include "lib/audit-hash.h"
 
-/* Transactions and savepoints for the audit writer's batches. */
+/* Run SQL that returns no rows (tests, and statements run once). */
 int store_exec(struct store *s, const char *sql);
+
+/*
+ * Transactions, and the one savepoint ("job") the audit writer puts around
+ * each change it may have to undo alone. BEGIN is BEGIN IMMEDIATE: the
+ * write lock is taken at once, not on the first write. 0 or -EIO (logged).
+ */
+enum store_tx {
+	STORE_BEGIN,
+	STORE_COMMIT,
+	STORE_ROLLBACK,
+	STORE_SAVEPOINT,
+	STORE_ROLLBACK_TO,
+	STORE_RELEASE,
+};
+int store_tx(struct store *s, enum store_tx op);
 
 /* The integer the first row of sql gives (for tests and diagnostics): 0, -ENOENT or -EIO. */
 int store_query_int(struct store *s, const char *sql, int64_t *ret);

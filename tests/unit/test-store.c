@@ -619,6 +619,52 @@ START_TEST(test_delete_and_delete_missing)
 }
 END_TEST
 
+/*
+ * store_tx() runs statements prepared once, so each must still work after
+ * the first use: a transaction rolled back leaves nothing, a savepoint
+ * undone keeps what came before it, and a statement out of place (COMMIT
+ * with no transaction, BEGIN inside one) fails cleanly and is ready again.
+ */
+START_TEST(test_store_tx_statements_are_reusable)
+{
+	struct store *s = open_store();
+	char a[ID_HEX_LEN + 1], b[ID_HEX_LEN + 1], c[ID_HEX_LEN + 1];
+	json_t *o = NULL;
+	int64_t n = -1;
+
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(store_tx(s, STORE_BEGIN), 0);
+		ck_assert(store_in_transaction(s));
+		create_named(s, "Rolled back", a);
+		ck_assert_int_eq(store_tx(s, STORE_ROLLBACK), 0);
+		ck_assert(!store_in_transaction(s));
+		ck_assert_int_eq(store_client_get(s, a, &o), -ENOENT);
+	}
+	ck_assert_int_eq(store_tx(s, STORE_COMMIT), -EIO);      /* none open */
+	ck_assert_int_eq(store_tx(s, STORE_ROLLBACK_TO), -EIO); /* no savepoint */
+
+	ck_assert_int_eq(store_tx(s, STORE_BEGIN), 0);
+	ck_assert_int_eq(store_tx(s, STORE_BEGIN), -EIO);       /* nested: refused, outer kept */
+	ck_assert(store_in_transaction(s));
+	create_named(s, "Kept", b);
+	ck_assert_int_eq(store_tx(s, STORE_SAVEPOINT), 0);
+	create_named(s, "Undone", c);
+	ck_assert_int_eq(store_tx(s, STORE_ROLLBACK_TO), 0);
+	ck_assert_int_eq(store_tx(s, STORE_RELEASE), 0);
+	ck_assert(store_in_transaction(s));
+	ck_assert_int_eq(store_tx(s, STORE_COMMIT), 0);
+	ck_assert(!store_in_transaction(s));
+	ck_assert_int_eq(store_tx(s, (enum store_tx)99), -EINVAL);
+
+	ck_assert_int_eq(store_client_get(s, b, &o), 0);
+	json_decref(o);
+	ck_assert_int_eq(store_client_get(s, c, &o), -ENOENT);
+	ck_assert_int_eq(store_client_count(s, &n), 0);
+	ck_assert_int_eq(n, 1);
+	store_close(s);
+}
+END_TEST
+
 /* --- search ----------------------------------------------------------------- */
 
 /* Search and return the names found, joined by '|', in order. */
@@ -1102,6 +1148,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_update_missing_id_is_enoent);
 	tcase_add_test(tc, test_update_clearing_optional_field_removes_key);
 	tcase_add_test(tc, test_delete_and_delete_missing);
+	tcase_add_test(tc, test_store_tx_statements_are_reusable);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("query");
