@@ -47,6 +47,10 @@ check "syslog-ng starts with the project's fragment" start_syslog
 start_rosterd --syslog-socket "$SNG/syslog.sock"
 vl io.roster.Admin.Init "{\"passphrase\":\"$PASSPHRASE\"}" > /dev/null
 expect_eq "$(state)" unsealed "rosterd with --syslog-socket initialises"
+# An admin tells the threads apart by name (top -H, rosterd(8)).
+cat /proc/"$ROSTERD_PID"/task/*/comm > "$T/threads" 2>/dev/null || true
+expect_in "$T/threads" rosterd-audit "the audit writer thread is named rosterd-audit"
+expect_in "$T/threads" rosterd-ship "the shipper thread is named rosterd-ship"
 chmod 0755 "$RUN"
 
 NAME="Shipping Test Constabulary"
