@@ -524,8 +524,8 @@ static int append_rotation_record(struct registry *reg, const struct rotate_op *
 	}
 	if (r == 0)
 		r = store_tx(s, STORE_COMMIT);
-	else
-		(void)store_tx(s, STORE_ROLLBACK);
+	else if (store_in_transaction(s))
+		(void)store_tx(s, STORE_ROLLBACK);  /* none when BEGIN failed: no second error */
 	store_close(s);
 	if (r == 0)
 		log_info("rotation: record %lld (%s) committed", (long long)f.seq, f.alert);
