@@ -44,7 +44,7 @@ enum stmt_id {
 	ST_VERSION,
 	ST_DELETE,
 	ST_COUNT,
-	/* The transaction statements, in enum store_tx's order (store_tx()). */
+	/* The transaction statements (store_tx()). */
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
