@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -701,7 +700,6 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 {
 	struct audit *a;
 	pthread_condattr_t cattr;
-	sigset_t all, old;
 	int r;
 
 	/* Locked memory: the struct holds a copy of the signing key. */
@@ -751,12 +749,7 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 	uv_timer_start(&a->timer, on_timer, 500, 500);
 	uv_prepare_start(&a->prepare, on_prepare);
 	uv_unref((uv_handle_t *)&a->prepare);   /* it has work only when others do */
-	/* Signals are the main loop's: the thread starts with all of them blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&a->thread, NULL, writer_main, a);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
+	if (thread_start(&a->thread, writer_main, a, "rosterd-audit") < 0) {
 		log_err("audit: cannot start the writer thread");
 		store_close(a->w);
 		uv_close((uv_handle_t *)&a->async, NULL);
@@ -765,8 +758,6 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 		/* The handles reference a; it is leaked rather than freed under them. */
 		return -EAGAIN;
 	}
-	/* A name in top(1) and /proc, so an admin can tell the writer's CPU from the loop's. */
-	(void)pthread_setname_np(a->thread, "rosterd-audit");
 	log_info("audit: chain head at record %lld, last checkpoint at %lld",
 		 (long long)a->head_seq, (long long)a->last_cp_seq);
 	*ret = a;

@@ -23,7 +23,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +40,7 @@
 #include "daemon/log.h"
 #include "daemon/shipper.h"
 #include "daemon/store-ship.h"
+#include "daemon/util.h"
 
 /* Rows and bytes per batch: one cursor update per batch, bounded memory. */
 #define SHIP_BATCH_ROWS 500
@@ -709,7 +709,6 @@ int shipper_start(struct shipper **ret, const char *db_path, const struct keys *
 		  const char *syslog_socket)
 {
 	struct sockaddr_un sa;
-	sigset_t all, old;
 	struct shipper *s;
 	int r;
 
@@ -754,15 +753,10 @@ int shipper_start(struct shipper **ret, const char *db_path, const struct keys *
 	}
 	get_hostname(s->hostname, sizeof(s->hostname));
 	s->pid = (long)getpid();
-	/* Signals are the main loop's: the thread starts with all of them blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = -pthread_create(&s->thread, NULL, ship_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = thread_start(&s->thread, ship_main, s, "rosterd-ship");
 	if (r < 0)
 		goto fail;
 	s->thread_started = true;
-	(void)pthread_setname_np(s->thread, "rosterd-ship");
 	*ret = s;
 	return 0;
 fail:

@@ -4,6 +4,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +12,13 @@
 
 /* Length of a client id in hex digits (128 bits). */
 #define ID_HEX_LEN 32
+
+/*
+ * Start one of the daemon's worker threads: with every signal blocked
+ * (signals are the main loop's) and named (at most 15 characters) for top -H
+ * and /proc/PID/task/N/comm. 0 or a negative errno.
+ */
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name);
 
 /* Microseconds since the Unix epoch, UTC. */
 int64_t now_usec(void);
