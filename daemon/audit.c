@@ -618,7 +618,6 @@ static void on_timer(uv_timer_t *t)
 				late = p;
 				cap = ncap;
 			}
-			j->answered = true;
 			if (!j->in_writer) {
 				json_decref(j->reply);
 				j->reply = json_pack("{s:s, s:{s:s}}", "error", "io.roster.AuditUnavailable",
@@ -631,10 +630,22 @@ static void on_timer(uv_timer_t *t)
 	if (n > 0)
 		log_err("audit: %zu records not committed within %d ms; answering AuditUnavailable",
 			n, AUDIT_REPLY_TIMEOUT_MS);
-	/* Only the loop thread frees jobs, so these stay valid until their batch is drained. */
-	for (size_t i = 0; i < n; i++)
+	/*
+	 * Only the loop thread frees jobs, so these stay valid until their
+	 * batch is drained, which happens here only if a callback stops the
+	 * writer: a Seal answered AuditUnavailable still seals (call_audited()),
+	 * and audit_stop() commits what is left and answers and frees every
+	 * job, these too. So a job is marked answered only as it is answered,
+	 * and once the writer is stopped the rest are left to audit_stop(),
+	 * which has answered them with what their batch did. (a itself stays
+	 * valid until its handles' close callbacks, after this returns; its
+	 * mutex does not, and stopping is only ever written on this thread.)
+	 */
+	for (size_t i = 0; i < n && !a->stopping; i++) {
+		late[i]->answered = true;
 		if (late[i]->done)
 			late[i]->done(late[i], -ETIMEDOUT);
+	}
 	free(late);
 }
 

@@ -2103,6 +2103,73 @@ START_TEST(test_timeout_answers_held_and_queued_jobs_once)
 }
 END_TEST
 
+/*
+ * A Seal that times out still seals, and sealing stops the writer from
+ * inside the timer's callback: audit_stop() then commits, answers and frees
+ * every job, the timer's other late jobs too. Each must be answered once,
+ * and the timer must not touch them after (ASan, in the sanitizer build,
+ * caught exactly that).
+ */
+static struct audit *seal_stops;
+
+static void on_done_seal(struct audit_job *j, int status)
+{
+	struct audit *a = seal_stops;
+
+	on_done(j, status);
+	seal_stops = NULL;
+	if (a != NULL)
+		audit_stop(a);          /* registry_seal() -> take_down() -> audit_stop() */
+}
+
+START_TEST(test_timed_out_seal_stopping_the_writer_answers_each_job_once)
+{
+	struct audit *a = start_writer(0, 0);
+	struct slot held = { 0, 1 }, seal = { 0, 1 }, queued = { 0, 1 };
+	struct audit_job *j;
+	struct store *s;
+	json_t *arr;
+
+	j = make_job(0, "alice", "io.roster.Clients.Update", NULL, &held);
+	j->mutate = mutate_slow;                /* the writer is stuck 6.5 s */
+	audit_submit(a, j);
+	spin(0.2);
+	j = make_job(1, "admin", "io.roster.Admin.Seal", OK_REPLY, &seal);
+	j->done = on_done_seal;
+	seal_stops = a;
+	audit_submit(a, j);
+	audit_submit(a, make_job(2, "bob", "io.roster.Clients.Get", OK_REPLY, &queued));
+	/*
+	 * The timer answers the held job alone or with the queued ones; the
+	 * queued ones in queue order, the Seal first, so that bob is still to
+	 * be answered when the Seal's callback stops the writer.
+	 */
+	for (double end = mono() + 20; seal.calls == 0; uv_run(&loop, UV_RUN_ONCE))
+		ck_assert_msg(mono() < end, "the Seal was not answered within 20 s");
+	ck_assert_ptr_null(seal_stops);
+	ck_assert_int_eq(seal.calls, 1);
+	ck_assert_int_eq(seal.status, -ETIMEDOUT);
+	/* audit_stop() answered bob when his batch committed, with what it said. */
+	ck_assert_int_eq(queued.calls, 1);
+	ck_assert_int_eq(queued.status, 0);
+	ck_assert_int_eq(held.calls, 1);
+	ck_assert_int_eq(run.done, 3);
+	ck_assert_int_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	ck_assert_int_eq(run.done, 3);
+
+	/* All three records are on the trail, the late ones as what their callers were told. */
+	s = open_store();
+	arr = query_all(s, 0);
+	ck_assert_uint_eq(json_array_size(arr), 3);
+	ck_assert_str_eq(str(json_array_get(arr, 1), "error"), "io.roster.AuditUnavailable");
+	ck_assert_str_eq(str(json_array_get(arr, 2), "error"), "io.roster.AuditUnavailable");
+	json_decref(arr);
+	store_close(s);
+	verify_ok(3);
+}
+END_TEST
+
 /* --- checkpoints --------------------------------------------------------- */
 
 START_TEST(test_request_checkpoint_signs_head)
@@ -2436,6 +2503,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_fail_closed_when_id_filter_cannot_be_stored);
 	tcase_add_test(tc, test_locked_database_answers_once_and_recovers);
 	tcase_add_test(tc, test_timeout_answers_held_and_queued_jobs_once);
+	tcase_add_test(tc, test_timed_out_seal_stopping_the_writer_answers_each_job_once);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("checkpoints");
