@@ -220,11 +220,23 @@ static int checkpoint(struct audit *a)
 
 static bool checkpoint_due(struct audit *a, bool by_time)
 {
+	int64_t since;
+
 	if (a->head_seq == a->last_cp_seq)
 		return false;
-	if (a->want_checkpoint || a->head_seq - a->last_cp_seq >= a->cfg.checkpoint_every)
+	/* (want_checkpoint is the loop's, read under the lock into the batch's cp.) */
+	if (a->head_seq - a->last_cp_seq >= a->cfg.checkpoint_every)
 		return true;
-	return by_time && now_usec() - a->last_cp_time_us >= a->cfg.checkpoint_secs * 1000000;
+	if (!by_time)
+		return false;
+	/*
+	 * The checkpoint's time is the wall clock's, which can be stepped back
+	 * (NTP correcting a clock that ran ahead). The last one's time then lies
+	 * ahead: the head is signed now, rather than left unsigned until the
+	 * clock catches up with it, however long that is.
+	 */
+	since = now_usec() - a->last_cp_time_us;
+	return since < 0 || since >= a->cfg.checkpoint_secs * 1000000;
 }
 
 /* A shipper's cursor to store with a batch: where it is, and whether it moved. */
@@ -251,6 +263,7 @@ struct batch {
 	struct audit_job *head, *tail;  /* a->inflight, in order */
 	size_t n;
 	bool open;                      /* BEGIN IMMEDIATE is done */
+	bool cp;                        /* a job asked for a checkpoint after its record */
 	int r;                          /* the first failure; later jobs do not run */
 	int64_t seq0, cp_seq0, cp_time0;
 	unsigned char hash0[32];
@@ -373,6 +386,7 @@ static struct audit_job *batch_take(struct audit *a, struct batch *b)
 
 	for (struct audit_job *j = first; j != NULL && b->n + n < AUDIT_MAX_BATCH; j = j->next, n++) {
 		j->in_writer = true;
+		b->cp |= j->checkpoint;
 		last = j;
 	}
 	if (last == NULL)
@@ -475,14 +489,14 @@ static void *writer_main(void *arg)
 			break;
 		batch_init(a, &b);
 		batch_gather(a, &b);
-		if (now_usec() - a->recent_since_us > 1000000) {
+		if (mono_usec() - a->recent_since_us > 1000000) {
 			a->recent_max = b.n;
-			a->recent_since_us = now_usec();
+			a->recent_since_us = mono_usec();
 		} else if (b.n > a->recent_max) {
 			a->recent_max = b.n;
 		}
-		/* Asked for while the batch ran: its records are signed with it. */
-		cp = a->want_checkpoint;
+		/* Asked for while the batch ran, or by a job in it: its records are signed with it. */
+		cp = a->want_checkpoint || b.cp;
 		a->want_checkpoint = false;
 		ship_fn = a->ship_fn;
 		ship_data = a->ship_data;

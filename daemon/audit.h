@@ -113,6 +113,13 @@ struct audit_job {
 	 * every call in it is answered io.roster.AuditUnavailable.
 	 */
 	bool abort_batch;
+	/*
+	 * Sign the head in the batch of this job's record, after it
+	 * (io.roster.Audit.Checkpoint): the call's own record is then covered
+	 * by the checkpoint it asked for, whatever batch the writer is in when
+	 * it is asked.
+	 */
+	bool checkpoint;
 	/* The seq the job's record gets, set before mutate runs (same transaction). */
 	int64_t seq;
 	unsigned effects;               /* AUDIT_EFFECT_*, set by mutate */
@@ -148,7 +155,10 @@ void audit_stop(struct audit *a);
 /* Queue a job (loop thread only). The job is freed by audit after done() returns. */
 void audit_submit(struct audit *a, struct audit_job *j);
 
-/* Ask for a checkpoint with the next batch. */
+/*
+ * Ask for a checkpoint with the batch the writer ends next, whichever
+ * records it holds (a job's checkpoint flag ties it to that job's record).
+ */
 void audit_request_checkpoint(struct audit *a);
 
 /*

@@ -405,6 +405,7 @@ static void call_finish(struct call *c, json_t *msg)
 	}
 	fill_record(c, &j->rec);
 	j->reply = msg;
+	j->checkpoint = c->checkpoint;
 	if (a != NULL) {
 		if (c->srv->held != NULL)
 			flush_held(c->srv, a);

@@ -108,6 +108,7 @@ struct call {
 	struct audit_rec rec;           /* what the call touched, for its audit record */
 	void (*after)(struct call *c);  /* runs once the reply is sent (e.g. Seal) */
 	bool after_always;              /* ...even when the record could not be written */
+	bool checkpoint;                /* sign the head after this call's record (audit.h) */
 	/*
 	 * For a streaming call ("more"): runs when its connection closes, and
 	 * takes over freeing the call (call_stream_end).

@@ -1233,14 +1233,14 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct store *s = arg;
 
-	if (pages >= STORE_WAL_RESTART_PAGES && now_usec() >= s->wal_retry_us) {
+	if (pages >= STORE_WAL_RESTART_PAGES && mono_usec() >= s->wal_retry_us) {
 		int rc;
 
 		sqlite3_busy_timeout(db, STORE_WAL_RESTART_WAIT_MS);
 		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
 		sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
 		if (rc != SQLITE_OK)
-			s->wal_retry_us = now_usec() + STORE_WAL_RESTART_BACKOFF_US;
+			s->wal_retry_us = mono_usec() + STORE_WAL_RESTART_BACKOFF_US;
 	} else if (pages >= STORE_WAL_PASSIVE_PAGES) {
 		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	}

@@ -22,6 +22,8 @@ int thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name)
 
 /* Microseconds since the Unix epoch, UTC. */
 int64_t now_usec(void);
+/* Microseconds on a clock that never steps: for intervals, never for timestamps. */
+int64_t mono_usec(void);
 
 /* Format usec as RFC 3339 UTC ("2026-11-26T02:47:01Z") into buf (>= 21 bytes). */
 void format_rfc3339(int64_t usec, char *buf, size_t size);

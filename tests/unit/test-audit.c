@@ -2195,6 +2195,58 @@ START_TEST(test_request_checkpoint_signs_head)
 END_TEST
 
 /*
+ * io.roster.Audit.Checkpoint's job: the checkpoint signs the head after its
+ * own record, in its own batch, even when it comes while the writer is in
+ * the middle of another batch (which must not take the checkpoint instead,
+ * leaving the call's record to a batch without one). The slow job keeps
+ * the writer busy, the checkpoint job waits in the queue, and the jobs after
+ * it go in the same batch as it, or later.
+ */
+static void mutate_brief(struct store *w, struct audit_job *j)
+{
+	(void)w;
+	usleep(300 * 1000);
+	j->reply = json_pack("{s:{}}", "parameters");
+}
+
+START_TEST(test_checkpoint_job_is_signed_in_its_own_batch)
+{
+	struct audit *a = start_writer(1000, 3600);
+	struct slot cp = { 0, 1 };
+	struct audit_stats st;
+	struct audit_job *j;
+	struct trail *t;
+	bool covered = false;
+
+	/* The first batch is signed by the time rule (no checkpoint yet): out of the way. */
+	audit_submit(a, make_job(0, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(1, 30);
+	j = make_job(1, "alice", "io.roster.Clients.Update", NULL, NULL);
+	j->mutate = mutate_brief;
+	audit_submit(a, j);
+	spin(0.1);                              /* the writer is in this batch */
+	j = make_job(2, "admin", "io.roster.Audit.Checkpoint", OK_REPLY, &cp);
+	j->checkpoint = true;
+	audit_submit(a, j);
+	wait_done(3, 30);
+	ck_assert_int_eq(cp.status, 0);
+	audit_get_stats(a, &st);
+	ck_assert_int_eq(st.head_seq, 3);
+	ck_assert_int_eq(st.last_checkpoint_seq, 3);
+	stop_writer(a);
+	/* And only where asked: the batch it came during carried no checkpoint. */
+	t = read_trail();
+	for (size_t k = 0; k < t->ncp; k++) {
+		ck_assert_int_ne(t->cp_seq[k], 2);
+		covered |= t->cp_seq[k] == 3;
+	}
+	ck_assert(covered);
+	free_trail(t);
+	verify_ok(3);
+}
+END_TEST
+
+/*
  * Asking for a checkpoint when the head is already signed should do nothing
  * (or add nothing harmful); it must not make the writer fail.
  */
@@ -2217,6 +2269,31 @@ START_TEST(test_request_checkpoint_with_nothing_new_is_harmless)
 	ck_assert_msg(st.failures == 0, "audit_request_checkpoint with the head already signed: "
 		      "%" PRId64 " failed batch(es) (head %" PRId64 ", last checkpoint %" PRId64 ")",
 		      st.failures, st.head_seq, st.last_checkpoint_seq);
+}
+END_TEST
+
+/*
+ * The time rule after the wall clock was stepped back (say NTP correcting a
+ * clock that ran an hour ahead): the last checkpoint's time lies ahead, and
+ * the head must still be signed within checkpoint_secs, not an hour later.
+ */
+START_TEST(test_time_rule_signs_after_the_clock_stepped_back)
+{
+	struct audit *a = start_writer(1000, 1);
+	struct store *s;
+
+	audit_submit(a, make_job(0, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(1, 30);
+	stop_writer(a);                         /* signs record 1 */
+	s = open_store();
+	ck_assert_int_eq(store_exec(s, "UPDATE audit_checkpoints SET time_us = time_us + 3600000000"),
+			 0);
+	store_close(s);
+	a = start_writer(1000, 1);
+	audit_submit(a, make_job(1, "alice", "io.roster.Clients.Get", OK_REPLY, NULL));
+	wait_done(2, 30);
+	wait_stats(a, head_is_signed, 10, "the time rule signs the head after the clock went back");
+	stop_writer(a);
 }
 END_TEST
 
@@ -2510,8 +2587,10 @@ static Suite *audit_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_request_checkpoint_signs_head);
+	tcase_add_test(tc, test_checkpoint_job_is_signed_in_its_own_batch);
 	tcase_add_test(tc, test_request_checkpoint_with_nothing_new_is_harmless);
 	tcase_add_test(tc, test_request_checkpoint_on_empty_trail_adds_nothing);
+	tcase_add_test(tc, test_time_rule_signs_after_the_clock_stepped_back);
 	tcase_add_test(tc, test_checkpoint_every_n_records);
 	suite_add_tcase(s, tc);
 
