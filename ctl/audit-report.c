@@ -118,28 +118,9 @@ static void fmt_second(int64_t sec, char buf[32])
 /* The daemon's record time, "2026-11-26T05:31:12.123456Z", to µs; -1 if malformed. */
 static int64_t parse_time(const char *s)
 {
-	struct tm tm;
-	const char *end;
-	int64_t frac = 0;
-	int digits = 0;
+	int64_t us;
 
-	if (s == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL)
-		return -1;
-	if (*end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			if (digits < 6) {
-				frac = frac * 10 + (*end - '0');
-				digits++;
-			}
-	if (strcmp(end, "Z") != 0)
-		return -1;
-	while (digits++ < 6)
-		frac *= 10;
-	return (int64_t)timegm(&tm) * 1000000 + frac;
+	return audit_time_parse(s, &us) == 0 ? us : -1;
 }
 
 /* counter[key] += n in a JSON object of integers. */

@@ -131,6 +131,16 @@ const char *audit_result_of(const json_t *msg, const char **ret_error)
 	return "error";
 }
 
+bool audit_result_valid(const char *result)
+{
+	static const char *const results[] = { "ok", "denied", "not_found", "invalid", "error", "locked" };
+
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+		if (strcmp(result, results[i]) == 0)
+			return true;
+	return false;
+}
+
 struct audit_job *audit_job_new(void)
 {
 	struct audit_job *j = calloc(1, sizeof(*j));

@@ -196,6 +196,13 @@ int audit_rec_add_id(struct audit_rec *r, const char *id);
 /* The audit result for a reply message ("ok", "denied", ...) and its error name ("" if ok). */
 const char *audit_result_of(const json_t *msg, const char **ret_error);
 
+/*
+ * Whether result is one audit_result_of() gives: a query filter naming any
+ * other (a typo, "DENIED") is refused rather than matching nothing, which
+ * an investigator would read as "there were none".
+ */
+bool audit_result_valid(const char *result);
+
 /* Allocate a job with an initialised record. */
 struct audit_job *audit_job_new(void);
 void audit_job_free(struct audit_job *j);

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
@@ -29,25 +28,13 @@
 /* RFC 3339 UTC ("2026-11-26T02:47:01Z", fraction allowed) or Unix seconds, to µs. */
 static int parse_time(const char *s, int64_t *ret)
 {
-	struct tm tm;
-	const char *end;
 	uint64_t secs;
 
 	if (parse_uint(s, 0, UINT32_MAX, &secs) == 0) {
 		*ret = (int64_t)secs * 1000000;
 		return 0;
 	}
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL)
-		return -EINVAL;
-	if (*end == '.')
-		for (end++; *end >= '0' && *end <= '9'; end++)
-			;
-	if (strcmp(end, "Z") != 0)
-		return -EINVAL;
-	*ret = (int64_t)timegm(&tm) * 1000000;
-	return 0;
+	return audit_time_parse(s, ret);
 }
 
 void method_audit_query(struct call *c)
@@ -74,16 +61,22 @@ void method_audit_query(struct call *c)
 		call_invalid_parameter(c, "client");
 		return;
 	}
+	if (f.result && !audit_result_valid(f.result)) {
+		call_invalid_parameter(c, "result");
+		return;
+	}
 	if ((v = json_object_get(c->params, "since")) && json_is_string(v) &&
 	    parse_time(json_string_value(v), &f.since_us) < 0) {
 		call_invalid_parameter(c, "since");
 		return;
 	}
+	f.has_since = v != NULL && json_is_string(v);
 	if ((v = json_object_get(c->params, "until")) && json_is_string(v) &&
 	    parse_time(json_string_value(v), &f.until_us) < 0) {
 		call_invalid_parameter(c, "until");
 		return;
 	}
+	f.has_until = v != NULL && json_is_string(v);
 	f.after_seq = json_integer_value(json_object_get(c->params, "after"));
 	f.limit = QUERY_LIMIT_DEFAULT;
 	if ((v = json_object_get(c->params, "limit")) && json_is_integer(v)) {

@@ -1649,9 +1649,9 @@ static void bind_rest(sqlite3_stmt *st, const struct audit_filter *f)
 	if (f->result)
 		sqlite3_bind_text(st, 5, f->result, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 6, f->alerts);
-	if (f->since_us)
+	if (f->has_since)
 		sqlite3_bind_int64(st, 7, f->since_us);
-	if (f->until_us)
+	if (f->has_until)
 		sqlite3_bind_int64(st, 8, f->until_us);
 }
 

@@ -236,6 +236,7 @@ struct audit_filter {
 	const char *method;
 	const char *result;
 	bool alerts;
+	bool has_since, has_until;      /* since_us, until_us apply (both ends included) */
 	int64_t since_us;
 	int64_t until_us;
 	int64_t after_seq;

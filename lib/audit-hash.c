@@ -2,10 +2,12 @@
  * audit-hash.c: see audit-hash.h and doc/audit-format.md.
  */
 #include "config.h"
+#include <errno.h>
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -131,4 +133,53 @@ void audit_keyroll_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTE
 	memcpy(out + 26, hash, AUDIT_HASH_BYTES);
 	put_be(out + 58, (uint64_t)time_us, 8);
 	memcpy(out + 66, next_pubkey, 32);
+}
+
+int audit_time_parse(const char *s, int64_t *ret_us)
+{
+	struct tm tm;
+	const char *end;
+	int64_t frac = 0;
+	int digits = 0;
+
+	struct tm back;
+	time_t t;
+
+	/* strptime() would skip leading blanks. */
+	if (s == NULL || *s < '0' || *s > '9')
+		return -EINVAL;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL)
+		return -EINVAL;
+	if (*end == '.') {
+		const char *first = ++end;
+
+		for (; *end >= '0' && *end <= '9'; end++)
+			if (digits < 6) {
+				frac = frac * 10 + (*end - '0');
+				digits++;
+			}
+		if (end == first)
+			return -EINVAL;         /* "12." is not a time */
+	}
+	if (strcmp(end, "Z") != 0)
+		return -EINVAL;
+	while (digits++ < 6)
+		frac *= 10;
+	/*
+	 * strptime() takes 31 February and second 61, and timegm() moves them
+	 * on into March or the next minute: a filter would then silently mean
+	 * another time than the one written. A date that does not come back
+	 * the same is refused. (A leap second, :60, is refused too: the
+	 * daemon's clock never shows one.)
+	 */
+	back = tm;
+	t = timegm(&back);
+	if (t == (time_t)-1 || back.tm_year != tm.tm_year || back.tm_mon != tm.tm_mon ||
+	    back.tm_mday != tm.tm_mday || back.tm_hour != tm.tm_hour || back.tm_min != tm.tm_min ||
+	    back.tm_sec != tm.tm_sec)
+		return -EINVAL;
+	*ret_us = (int64_t)t * 1000000 + frac;
+	return 0;
 }

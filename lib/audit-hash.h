@@ -48,3 +48,13 @@ void audit_checkpoint_message(int64_t seq, const unsigned char hash[AUDIT_HASH_B
 void audit_keyroll_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTES],
 			   int64_t time_us, const unsigned char next_pubkey[32],
 			   unsigned char out[AUDIT_KEYROLL_MSG_BYTES]);
+
+/*
+ * A record's time as records show it, RFC 3339 in UTC with an optional
+ * fraction ("2026-11-26T05:31:12Z", "2026-11-26T05:31:12.123456Z"), to µs
+ * since the epoch. Digits of the fraction past the sixth (below a µs) are
+ * ignored. Returns 0, or -EINVAL if s is not such a time. The daemon's
+ * query filters and rosterctl's report read times with this one parser, so
+ * a filter means the same instant as the records it is compared with.
+ */
+int audit_time_parse(const char *s, int64_t *ret_us);

@@ -89,6 +89,28 @@ assert ms == ["io.roster.Clients.Import", "io.roster.Clients.Delete"], ms' "$T/o
 expect_exit 0 "audit query --result not_found" ctl --json audit query --result not_found
 check "... exactly the two not_found calls" python3 -c '
 import json, sys; assert len(json.load(open(sys.argv[1]))["records"]) == 2' "$T/out"
+# A time filter is the instant it names, to the microsecond, both ends included;
+# the epoch (0) is a time like any other, not "no filter".
+T3=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["records"][2]["time"])' "$T/q")
+expect_exit 0 "audit query --since and --until a record's own time" \
+	ctl --json audit query --since "$T3" --until "$T3"
+check "... finds that record and only records of that microsecond" python3 -c '
+import json, sys
+rs = json.load(open(sys.argv[1]))["records"]
+assert 3 in [r["seq"] for r in rs] and all(r["time"] == sys.argv[2] for r in rs), (sys.argv[2], rs)' \
+	"$T/out" "$T3"
+expect_exit 0 "audit query --until 0" ctl --json audit query --until 0
+check "... finds nothing" python3 -c '
+import json, sys; assert json.load(open(sys.argv[1]))["records"] == []' "$T/out"
+expect_exit 1 "a time whose fraction has no digits is refused" \
+	ctl audit query --since 2026-11-26T00:00:00.Z
+expect_in "$T/err" "since" "... naming the parameter"
+expect_exit 1 "an impossible date is refused, not moved on to March" \
+	ctl audit query --until 2026-02-31T00:00:00Z
+expect_in "$T/err" "until" "... naming the parameter"
+# A misspelt result would otherwise match nothing, and read as "there were none".
+expect_exit 1 "an unknown --result is refused" ctl audit query --result denid
+expect_in "$T/err" "result" "... naming the parameter"
 expect_exit 0 "audit query (table)" ctl audit query --method io.roster.Clients.Get
 expect_in "$T/out" "not_found" "the table shows results"
 expect_exit 0 "audit export" ctl audit export --out "$T/export.jsonl"

@@ -2444,6 +2444,38 @@ START_TEST(test_checkpoint_message_is_pinned)
 }
 END_TEST
 
+/* Query filters and the report read record times with this parser (lib/audit-hash.h). */
+START_TEST(test_time_parse_keeps_the_fraction)
+{
+	static const char *const bad[] = {
+		"", "2026-11-26", "2026-11-26T05:31:12", "2026-11-26T05:31:12.Z",
+		"2026-11-26T05:31:12+00:00", "2026-11-26T05:31:12Zx", "2026-11-26T05:31:12.5", "now",
+		" 2026-11-26T05:31:12Z", "2026-02-31T00:00:00Z", "2026-11-26T23:59:61Z",
+		"2026-11-26T23:59:60Z", "2026-11-26T24:00:00Z", "2026-13-01T00:00:00Z",
+	};
+	const int64_t t = INT64_C(1795671072) * 1000000;     /* 2026-11-26T05:31:12Z */
+	int64_t us;
+
+	ck_assert_int_eq(audit_time_parse("2026-11-26T05:31:12Z", &us), 0);
+	ck_assert_int_eq(us, t);
+	ck_assert_int_eq(audit_time_parse("2026-11-26T05:31:12.5Z", &us), 0);
+	ck_assert_int_eq(us, t + 500000);
+	ck_assert_int_eq(audit_time_parse("2024-02-29T00:00:00Z", &us), 0);    /* a leap year's */
+	ck_assert_int_eq(us, INT64_C(1709164800) * 1000000);
+	ck_assert_int_eq(audit_time_parse("2026-11-26T05:31:12.000001Z", &us), 0);
+	ck_assert_int_eq(us, t + 1);
+	/* Below a microsecond is below what a record can show: dropped. */
+	ck_assert_int_eq(audit_time_parse("2026-11-26T05:31:12.1234569Z", &us), 0);
+	ck_assert_int_eq(us, t + 123456);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		us = 7;
+		ck_assert_msg(audit_time_parse(bad[i], &us) == -EINVAL, "accepted \"%s\"", bad[i]);
+		ck_assert_int_eq(us, 7);
+	}
+	ck_assert_int_eq(audit_time_parse(NULL, &us), -EINVAL);
+}
+END_TEST
+
 /*
  * What the writer stores follows doc/audit-format.md: every hash recomputed
  * from the stored fields with the hand-built encoding, every prev_hash, every
@@ -2599,6 +2631,7 @@ static Suite *audit_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_hash_of_known_record_is_pinned);
 	tcase_add_test(tc, test_checkpoint_message_is_pinned);
+	tcase_add_test(tc, test_time_parse_keeps_the_fraction);
 	tcase_add_test(tc, test_written_trail_follows_documented_format);
 	suite_add_tcase(s, tc);
 	return s;
