@@ -268,11 +268,30 @@ static int cmd_export(struct ctl_ctx *ctx, int argc, char **argv)
 			close(fd);
 		goto out;
 	}
-	if (ctl_audit_each(ctx, params, limit, write_line, f) == 0)
-		rc = CTL_EXIT_OK;
+	if (ctl_audit_each(ctx, params, limit, write_line, f) != 0)
+		goto out;
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		ctl_warnx("%s: %s", out, strerror(errno));
+		goto out;
+	}
+	rc = CTL_EXIT_OK;
 out:
+	if (f != NULL && rc != CTL_EXIT_OK) {
+		/*
+		 * As "export run" does: no partial copy that looks complete, and
+		 * no empty file left to make the retry fail with "File exists".
+		 */
+		bool kept = ftruncate(fileno(f), 0) != 0;
+
+		kept |= unlink(out) != 0;
+		if (kept)
+			ctl_warnx("%s: could not remove the incomplete export: %s", out, strerror(errno));
+		else
+			ctl_warnx("%s: export incomplete; the file was removed", out);
+	}
 	if (f != NULL && fclose(f) != 0 && rc == CTL_EXIT_OK) {
 		ctl_warnx("%s: %s", out, strerror(errno));
+		unlink(out);
 		rc = CTL_EXIT_FAIL;
 	}
 	json_decref(params);

@@ -116,6 +116,12 @@ expect_in "$T/out" "not_found" "the table shows results"
 expect_exit 0 "audit export" ctl audit export --out "$T/export.jsonl"
 expect_eq "$(stat -c %a "$T/export.jsonl")" 600 "the export file is created 0600"
 expect_exit 1 "audit export refuses to overwrite a file" ctl audit export --out "$T/export.jsonl"
+# A failed export leaves no file: neither a partial copy that looks whole,
+# nor an empty one that makes the corrected retry fail with "File exists".
+expect_exit 1 "audit export with a bad filter fails" ctl audit export --out "$T/bad.jsonl" --since garbage
+check "... and leaves no file behind" test ! -e "$T/bad.jsonl"
+expect_exit 0 "... so the corrected export can be run at once" \
+	ctl audit export --out "$T/bad.jsonl" --result denied
 
 expect_not_in "$T/export.jsonl" "Audit Trail Police" "no client name in the trail"
 expect_not_in "$T/export.jsonl" "x@y.example" "no client e-mail in the trail"
