@@ -584,7 +584,7 @@ static json_t *check_log(struct ctl_ctx *ctx, const char *log_path, const char *
 			  ? "not audit public keys (64 hex digits, one per line)" : strerror(-r));
 		return NULL;
 	}
-	f = fopen(log_path, "re");
+	f = audit_file_open(log_path);
 	if (f == NULL) {
 		ctl_warnx("%s: %s", log_path, strerror(errno));
 		return NULL;

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -860,13 +861,26 @@ int audit_pubkey_parse(const char *text, unsigned char ret[32])
  * A key file into buf (size bytes with the NUL): -EINVAL when it is longer
  * than any key file could be or holds a NUL, else 0 or -errno.
  */
+FILE *audit_file_open(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	struct stat st;
+
+	if (f != NULL && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f);
+		errno = EISDIR;
+		return NULL;
+	}
+	return f;
+}
+
 static int read_key_file(const char *path, char *buf, size_t size)
 {
 	size_t n;
 	FILE *f;
 	int r;
 
-	f = fopen(path, "re");
+	f = audit_file_open(path);
 	if (f == NULL)
 		return -errno;
 	n = fread(buf, 1, size - 1, f);

@@ -217,3 +217,10 @@ int audit_pubkey_load(const char *path, unsigned char ret[32]);
  * key, too many, or none) or -errno.
  */
 int audit_pubkeys_load(const char *path, unsigned char (*ret)[32], size_t max, size_t *ret_n);
+
+/*
+ * fopen(path, "re") for a shipped log or a key file; NULL with errno set.
+ * A directory is refused here with EISDIR: fopen() takes one, and reading
+ * it later fails with nothing better than an I/O error.
+ */
+FILE *audit_file_open(const char *path);

@@ -313,7 +313,7 @@ static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_
 			  ? "not audit public keys (64 hex digits, one per line)" : strerror(-r));
 		return CTL_EXIT_FAIL;
 	}
-	f = fopen(log_path, "re");
+	f = audit_file_open(log_path);
 	if (f == NULL) {
 		ctl_warnx("%s: %s", log_path, strerror(errno));
 		return CTL_EXIT_FAIL;

@@ -195,6 +195,12 @@ head -c 64 /dev/zero | tr '\0' 'a' > "$T/otherkey"
 expect_exit 1 "another public key fails verification" \
 	ctl audit verify --log "$T/good.jsonl" --pubkey "$T/otherkey"
 expect_exit 2 "--log without --pubkey is a usage error" ctl audit verify --log "$T/good.jsonl"
+mkdir "$T/adir"
+expect_exit 1 "a directory given as the log is refused" ctl audit verify --log "$T/adir" --pubkey "$T/pubkey"
+expect_in "$T/err" "Is a directory" "... saying so, not \"Input/output error\""
+expect_exit 1 "a directory given as the key file is refused" \
+	ctl audit verify --log "$T/good.jsonl" --pubkey "$T/adir"
+expect_in "$T/err" "Is a directory" "... saying so"
 
 # --- an outage of syslog-ng -------------------------------------------------------
 stop_syslog KILL
