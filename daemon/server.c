@@ -475,6 +475,19 @@ static void stream_audited(struct audit_job *j, int status)
 		started(NULL, status);
 		return;
 	}
+	/*
+	 * The caller hung up while the record was being committed: conn_close()
+	 * found no on_conn_close yet, so no one would ever end a stream started
+	 * now. A follower would be pumped at every commit for the life of the
+	 * daemon, and a backup would hold backup_busy, refusing every later
+	 * backup and key operation. The record stands (the call was made);
+	 * nothing is started, and the call and its state are freed.
+	 */
+	if (c->conn == NULL || c->conn->closing) {
+		call_send(c, NULL);
+		started(NULL, -EPIPE);
+		return;
+	}
 	started(c, 0);
 }
 
