@@ -230,10 +230,22 @@ struct tail {
 };
 
 static struct tail *tails;
-static uv_timer_t tail_timer;
-static bool tail_timer_on;
+/*
+ * Runs while anyone follows. A handle cannot be used again until its close
+ * callback has run, which is at the end of the loop's iteration: a follower
+ * that starts in the iteration in which the last one ended (one caller
+ * hangs up as another's Tail commits) would otherwise initialise a handle
+ * still closing, which corrupts the loop's handle lists. So each run gets a
+ * timer of its own, freed by its close callback.
+ */
+static uv_timer_t *tail_timer;
 
 #define TAIL_PAGE 200
+
+static void tail_timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
 
 static void tail_remove(struct tail *t)
 {
@@ -244,10 +256,9 @@ static void tail_remove(struct tail *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	free(t);
-	if (tails == NULL && tail_timer_on) {
-		uv_timer_stop(&tail_timer);
-		uv_close((uv_handle_t *)&tail_timer, NULL);
-		tail_timer_on = false;
+	if (tails == NULL && tail_timer != NULL) {
+		uv_close((uv_handle_t *)tail_timer, tail_timer_closed);
+		tail_timer = NULL;
 	}
 }
 
@@ -353,10 +364,13 @@ static void tail_started(struct call *c, int status)
 		tails->prev = t;
 	tails = t;
 	reg->on_commit = on_commit;
-	if (!tail_timer_on) {
-		uv_timer_init(c->srv->loop, &tail_timer);
-		uv_timer_start(&tail_timer, on_tail_timer, 1000, 1000);
-		tail_timer_on = true;
+	/*
+	 * Without a timer (no memory) each commit still pumps; a follower held
+	 * back by its own slow reading then waits for the next commit.
+	 */
+	if (tail_timer == NULL && (tail_timer = malloc(sizeof(*tail_timer))) != NULL) {
+		uv_timer_init(c->srv->loop, tail_timer);
+		uv_timer_start(tail_timer, on_tail_timer, 1000, 1000);
 	}
 	if (!tail_pump_one(t))
 		tail_remove(t);
