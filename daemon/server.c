@@ -224,10 +224,24 @@ static void conn_protocol_error(struct conn *c, const char *why)
 		return;
 	}
 	call->srv = c->srv;
-	call->conn = c;
 	call->uid = c->uid;
 	call->gid = c->gid;
 	call->pid = c->pid;
+	if (c->busy != NULL) {
+		/*
+		 * A call still owns the connection (a stream, work on the thread
+		 * pool, a call waiting for its record): the garbage cannot be
+		 * answered on it, and must not take the call's place as busy,
+		 * which left that call pointing at a freed connection (a
+		 * follower pumped into it, a backup holding backup_busy for
+		 * good). Closing detaches the call the usual way; the garbage is
+		 * still on the record, answered to no one.
+		 */
+		conn_close(c);
+		call_finish(call, msg);
+		return;
+	}
+	call->conn = c;
 	call->close_after = true;
 	c->busy = call;
 	call_finish(call, msg);
