@@ -109,6 +109,11 @@ static void key_op_done(int r, void *data)
 	case -EBUSY:
 		call_error_message(c, "io.roster.Busy", "another key operation is in progress");
 		break;
+	case -ECANCELED:
+		call_error_message(c, "io.roster.Sealed",
+				   "a Seal came while the passphrase was checked: the registry stays "
+				   "sealed");
+		break;
 	case -EALREADY:
 		call_error(c, "io.roster.InvalidState",
 			   json_pack("{s:s}", "state", registry_state_name(c->srv->reg->state)));

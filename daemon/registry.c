@@ -148,6 +148,17 @@ void registry_seal(struct registry *reg)
 		log_info("seal requested during a key rotation: the registry seals when it ends");
 		return;
 	}
+	if (reg->key_op_busy && (reg->state == REG_SEALED || reg->state == REG_UNINITIALIZED)) {
+		/*
+		 * An Unseal or Init is checking its passphrase on the thread pool:
+		 * the brake must win over it, whichever finishes first, or the
+		 * registry would come up with its keys in memory right after a
+		 * Seal (or SIGTERM) was answered.
+		 */
+		reg->seal_requested = true;
+		log_info("seal requested while a passphrase is being checked: the registry stays sealed");
+		return;
+	}
 	if (reg->state != REG_UNSEALED)
 		return;
 	take_down(reg, REG_SEALED);
@@ -376,9 +387,18 @@ static void key_op_done(uv_work_t *w, int status)
 	struct key_op *op = w->data;
 	struct registry *reg = op->reg;
 	int r = status < 0 ? -ECANCELED : op->result;
+	bool sealed_meanwhile = r == 0 && reg->seal_requested;
 
 	reg->key_op_busy = false;
-	if (r == 0) {
+	if (sealed_meanwhile) {
+		/* Sealed meanwhile (registry_seal()): the keys go without ever being used. */
+		reg->seal_requested = false;
+		store_close(op->store);
+		keys_free(op->keys);
+		if (op->init)
+			reg->state = REG_SEALED;        /* initialised: the keyring exists now */
+		r = -ECANCELED;
+	} else if (r == 0) {
 		r = bring_up(reg, op->keys, op->store);   /* takes them, or frees them */
 	} else if (op->result == 0) {
 		store_close(op->store);
@@ -386,6 +406,9 @@ static void key_op_done(uv_work_t *w, int status)
 	}
 	if (r == 0) {
 		log_info(op->init ? "registry initialised and unsealed" : "registry unsealed");
+	} else if (sealed_meanwhile) {
+		log_info("%s: the passphrase was right, but a seal came meanwhile: the registry stays "
+			 "sealed", op->init ? "init" : "unseal");
 	} else if (r == -EACCES) {
 		log_warn("unseal refused: wrong passphrase");
 	} else {

@@ -65,6 +65,44 @@ print(ra.get("error", "ok"), rb.get("error", "ok"))
 ' "$SOCK" "$PASSPHRASE" "$ROSTER_SRCDIR/tests/e2e" > "$T/busy"
 expect_eq "$(cat "$T/busy")" "ok io.roster.Busy" "a second Unseal during key derivation gets io.roster.Busy"
 
+# The brake wins over a passphrase being checked. A Seal during an Unseal's
+# key derivation left the registry unsealed, keys in memory, right after the
+# Seal was answered ok; a SIGTERM then left a daemon that never exited.
+ctl seal > /dev/null
+python3 -c '
+import sys; sys.path.insert(0, sys.argv[3])
+from varlink import Conn
+a, b = Conn(sys.argv[1]), Conn(sys.argv[1])
+a.send("io.roster.Admin.Unseal", {"passphrase": sys.argv[2]})
+import time; time.sleep(0.05)
+rb = b.call("io.roster.Admin.Seal")
+ra = a.recv()
+print(rb.get("error", "ok"), ra.get("error", "ok"))
+' "$SOCK" "$PASSPHRASE" "$ROSTER_SRCDIR/tests/e2e" > "$T/brake"
+expect_eq "$(cat "$T/brake")" "ok io.roster.Sealed" \
+	"a Seal during an Unseal's key derivation is answered ok, the Unseal io.roster.Sealed"
+expect_eq "$(state)" sealed "... and the registry stays sealed"
+expect_exit 0 "... and a later Unseal works" ctl unseal --passphrase-file "$PASSFILE"
+ctl seal > /dev/null
+python3 -c '
+import os, signal, sys, time; sys.path.insert(0, sys.argv[3])
+from varlink import Conn
+a = Conn(sys.argv[1])
+a.send("io.roster.Admin.Unseal", {"passphrase": sys.argv[2]})
+time.sleep(0.05)
+os.kill(int(sys.argv[4]), signal.SIGTERM)
+' "$SOCK" "$PASSPHRASE" "$ROSTER_SRCDIR/tests/e2e" "$ROSTERD_PID"
+for _ in $(seq 1 $((100 * ROSTER_TEST_SLOW))); do kill -0 "$ROSTERD_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$ROSTERD_PID" 2>/dev/null; then
+	not_ok "SIGTERM during an Unseal's key derivation: rosterd still running after 10 s"
+	kill -KILL "$ROSTERD_PID"; wait "$ROSTERD_PID" 2>/dev/null || true
+else
+	set +e; wait "$ROSTERD_PID"; rc=$?; set -e
+	expect_eq "$rc" 0 "SIGTERM during an Unseal's key derivation: rosterd exits 0"
+fi
+ROSTERD_PID=
+start_rosterd
+
 # Restart: always sealed, data persists.
 check "SIGTERM exits 0" stop_rosterd
 start_rosterd
