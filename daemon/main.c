@@ -447,6 +447,12 @@ int main(int argc, char **argv)
 		 registry_state_name(reg.state),
 		 scfg.listen_fd >= 0 ? "an inherited socket" : cfg.socket_path);
 	uv_run(loop, UV_RUN_DEFAULT);
+	/*
+	 * Work that was running on the thread pool at SIGTERM (a Rekey, a
+	 * Verify) finished after on_signal() sealed, and its record was held
+	 * for an unseal that will not come: say so, as on_signal() does.
+	 */
+	server_drop_held(&srv);
 	log_info("stopped");
 	rc = 0;
 out:
