@@ -33,8 +33,10 @@
 
 /*
  * Recent records remembered (2.5 MiB) to recognise re-deliveries and check
- * checkpoints: far more than a shipper ever resends (SHIP_REWIND plus a
- * batch, or a cursor update lost with the power).
+ * checkpoints: more than a shipper resends after a reconnection
+ * (SHIP_REWIND) or a crash (that, plus the shipping since the cursor was
+ * last stored: at most AUDIT_SHIP_STORE_MS of it, about 6,000 records at
+ * the catch-up rate measured on a 2-core machine, 23,000 a second).
  */
 #ifndef AUDIT_VERIFY_WINDOW
 /*

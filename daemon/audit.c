@@ -488,7 +488,8 @@ static void *writer_main(void *arg)
 			int w;
 
 			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += a->cfg.checkpoint_secs;
+			/* Also the time rule's tick: checkpoint_interval is at least 1 s. */
+			add_usec(&until, AUDIT_SHIP_STORE_MS * 1000);
 			a->waiting++;
 			w = pthread_cond_timedwait(&a->cv, &a->mu, &until);
 			a->waiting--;

@@ -48,6 +48,15 @@ struct keys;
 /* ...ending early after this long without a new call (or once the usual number came). */
 #define AUDIT_GATHER_GAP_US 200
 /*
+ * An idle writer looks this often whether the shipper has moved, and if so
+ * stores its cursor (a commit of that alone). While calls come, every batch
+ * stores it. So however fast the shipper catches up after an outage, a
+ * crash makes it resend at most this long's worth (plus SHIP_REWIND), well
+ * inside what the offline verifier recognises as re-delivery
+ * (AUDIT_VERIFY_WINDOW); at checkpoint_interval (10 s) it could be more.
+ */
+#define AUDIT_SHIP_STORE_MS 250
+/*
  * The writer's page cache, in KiB. Lookups run on the writer's connection
  * (method-clients.c), so this is the cache that serves them: decrypted
  * pages kept here are not decrypted again. It holds the upper levels of

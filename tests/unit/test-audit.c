@@ -936,6 +936,39 @@ START_TEST(test_writer_stores_ship_cursor)
 }
 END_TEST
 
+/*
+ * An idle writer stores a moved cursor within AUDIT_SHIP_STORE_MS, whatever
+ * the checkpoint interval: a shipper catching up after an outage (23,000
+ * records a second) with no call coming must not have an hour's progress,
+ * or even 10 s of it, to resend after a crash: more than the offline
+ * verifier recognises as re-delivery.
+ */
+START_TEST(test_idle_writer_stores_ship_cursor_soon)
+{
+	struct audit *a = start_writer(0, 3600);
+	int64_t rec = -1, cp = -1;
+	double t0, end;
+
+	audit_set_ship_cursor(a, ship_position, NULL);
+	call_with_position(a, 0, 1, 0, 1, 0);
+	spin(0.5);                              /* the writer is idle */
+	atomic_store(&ship_rec, 1);
+	atomic_store(&ship_cp, 1);
+	t0 = mono();
+	end = t0 + 10;
+	do {
+		spin(0.05);
+		stored_cursor(&rec, &cp);
+	} while (cp != 1 && mono() < end);
+	ck_assert_int_eq(rec, 1);
+	ck_assert_int_eq(cp, 1);
+	ck_assert_msg(mono() - t0 < 4 * AUDIT_SHIP_STORE_MS / 1000.0 + 1,
+		      "the cursor was stored %.1f s after the shipper moved", mono() - t0);
+	stop_writer(a);
+	ck_assert_int_eq(run.failed, 0);
+}
+END_TEST
+
 /* --- 3. tampering -------------------------------------------------------- */
 
 static void expect_bad(int64_t first_bad, const char *problem_part)
@@ -2571,6 +2604,7 @@ static Suite *audit_suite(void)
 	tcase_add_test(tc, test_idle_writer_sleeps);
 	tcase_add_test(tc, test_jobs_run_while_the_batch_gathers);
 	tcase_add_test(tc, test_writer_stores_ship_cursor);
+	tcase_add_test(tc, test_idle_writer_stores_ship_cursor_soon);
 	tcase_add_test(tc, test_restart_continues_chain);
 	suite_add_tcase(s, tc);
 
