@@ -395,7 +395,7 @@ check "... and its first line says FAILED, naming the first bad record" \
 expect_exit 1 "with the shipped copy too" ctl --json audit report --since "$SINCE" --until "$UNTIL" \
 	--log "$JSONL" --pubkey "$T/pubkey"
 # The copy holds the true record first. (The restarted shipper re-sends its
-# last 1000 records, the rewritten one among them: that re-delivery with
+# last 2000 records, the rewritten one among them: that re-delivery with
 # other contents is what the offline check of the copy reports.)
 jcheck "... the copy holds the true record: the database's differs from it" "$T/out" "
 i = r['integrity']
