@@ -202,10 +202,14 @@ need_syslog_ng() {
 # start_syslog: the private syslog-ng (scripts/syslog-ng/run) on
 # $SNG/syslog.sock, writing $JSONL, in the background, ready to accept.
 start_syslog() {
+	# Count this start's line only: after a KILL the last one's line (and
+	# socket file) are still there, and it would seem ready before it is.
+	_sng_starts=$(grep -c "syslog-ng starting up" "$T/syslog-ng.log" 2>/dev/null || true)
 	"$ROSTER_SRCDIR/scripts/syslog-ng/run" "$SNG" -e >> "$T/syslog-ng.log" 2>&1 &
 	SNG_PID=$!
 	for _ in $(seq 1 100); do
-		if [ -S "$SNG/syslog.sock" ] && grep -q "syslog-ng starting up" "$T/syslog-ng.log"; then
+		if [ -S "$SNG/syslog.sock" ] &&
+		   [ "$(grep -c "syslog-ng starting up" "$T/syslog-ng.log")" -gt "${_sng_starts:-0}" ]; then
 			return 0
 		fi
 		if ! kill -0 "$SNG_PID" 2>/dev/null; then
