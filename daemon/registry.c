@@ -390,9 +390,10 @@ static void key_op_done(uv_work_t *w, int status)
 	bool sealed_meanwhile = r == 0 && reg->seal_requested;
 
 	reg->key_op_busy = false;
+	/* Asked for during this operation: used up whatever its outcome (a wrong passphrase too). */
+	reg->seal_requested = false;
 	if (sealed_meanwhile) {
 		/* Sealed meanwhile (registry_seal()): the keys go without ever being used. */
-		reg->seal_requested = false;
 		store_close(op->store);
 		keys_free(op->keys);
 		if (op->init)

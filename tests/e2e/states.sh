@@ -84,6 +84,24 @@ expect_eq "$(cat "$T/brake")" "ok io.roster.Sealed" \
 expect_eq "$(state)" sealed "... and the registry stays sealed"
 expect_exit 0 "... and a later Unseal works" ctl unseal --passphrase-file "$PASSFILE"
 ctl seal > /dev/null
+# A Seal during an Unseal that then fails (a wrong passphrase) is used up
+# with it: it must not cancel the next, right, Unseal.
+python3 -c '
+import sys; sys.path.insert(0, sys.argv[2])
+from varlink import Conn
+a, b = Conn(sys.argv[1]), Conn(sys.argv[1])
+a.send("io.roster.Admin.Unseal", {"passphrase": "not the passphrase at all"})
+import time; time.sleep(0.05)
+rb = b.call("io.roster.Admin.Seal")
+ra = a.recv()
+print(rb.get("error", "ok"), ra.get("error", "ok"))
+' "$SOCK" "$ROSTER_SRCDIR/tests/e2e" > "$T/brake2"
+expect_eq "$(cat "$T/brake2")" "ok io.roster.BadPassphrase" \
+	"a Seal during an Unseal with a wrong passphrase: the Unseal is told BadPassphrase"
+expect_exit 0 "... and the next Unseal, with the right one, works" \
+	ctl unseal --passphrase-file "$PASSFILE"
+expect_eq "$(state)" unsealed "... and unseals"
+ctl seal > /dev/null
 python3 -c '
 import os, signal, sys, time; sys.path.insert(0, sys.argv[3])
 from varlink import Conn
