@@ -137,12 +137,10 @@ void audit_keyroll_message(int64_t seq, const unsigned char hash[AUDIT_HASH_BYTE
 
 int audit_time_parse(const char *s, int64_t *ret_us)
 {
-	struct tm tm;
+	struct tm tm, back;
 	const char *end;
 	int64_t frac = 0;
 	int digits = 0;
-
-	struct tm back;
 	time_t t;
 
 	/* strptime() would skip leading blanks. */
