@@ -105,18 +105,7 @@ struct shipper {
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t real_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return mono_usec() / 1000;
 }
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -464,7 +453,7 @@ static void ship_disconnect(struct shipper *s, int err)
 			 "%" PRId64 " records await delivery", s->sock_path, strerror(-err),
 			 atomic_load(&s->head) - s->done_rec);
 		s->reported_outage = true;
-		s->outage_since_us = real_us();
+		s->outage_since_us = now_usec();
 	}
 }
 
@@ -487,7 +476,7 @@ static int ship_connect(struct shipper *s)
 			log_warn("audit shipper: cannot connect to syslog-ng at %s (%s); "
 				 "retrying, nothing is lost meanwhile", s->sock_path, strerror(-r));
 			s->reported_outage = true;
-			s->outage_since_us = real_us();
+			s->outage_since_us = now_usec();
 		}
 		return r;
 	}
@@ -503,7 +492,7 @@ static int ship_connect(struct shipper *s)
 	if (s->reported_outage)
 		log_info("audit shipper: connected to syslog-ng at %s again after %.1f s; "
 			 "resending from seq %" PRId64, s->sock_path,
-			 (double)(real_us() - s->outage_since_us) / 1e6, s->next_rec + 1);
+			 (double)(now_usec() - s->outage_since_us) / 1e6, s->next_rec + 1);
 	else
 		log_info("audit shipper: connected to syslog-ng at %s; sending from seq %" PRId64,
 			 s->sock_path, s->next_rec + 1);
