@@ -2232,8 +2232,7 @@ END_TEST
  * own record, in its own batch, even when it comes while the writer is in
  * the middle of another batch (which must not take the checkpoint instead,
  * leaving the call's record to a batch without one). The slow job keeps
- * the writer busy, the checkpoint job waits in the queue, and the jobs after
- * it go in the same batch as it, or later.
+ * the writer busy while the checkpoint job waits in the queue.
  */
 static void mutate_brief(struct store *w, struct audit_job *j)
 {
