@@ -1,14 +1,20 @@
 /*
  * loadgen.c: the load generator of the Roster benchmark (scripts/bench).
  *
- * Starts C threads, each with its own libroster connection to rosterd, and
- * has each do io.roster.Clients.Get of random ids (taken from a file, one
- * id per line) in a closed loop: the next call leaves as soon as the last
- * reply arrived. After an optional warm-up it measures for S seconds,
- * recording every call's latency (CLOCK_MONOTONIC) in a per-thread array
- * allocated before the run, so the hot path allocates nothing beyond what
- * libroster itself does. At the end it merges the arrays and prints one
- * JSON object on stdout:
+ * Opens C connections to rosterd and has each do io.roster.Clients.Get of
+ * random ids (taken from a file, one id per line) in a closed loop: the
+ * next call leaves as soon as the last reply arrived. T threads (--threads,
+ * default one per connection; scripts/bench passes 2, as it gives pgbench
+ * -j 2) share the connections out, and each waits on all of its own at
+ * once (epoll), so one wake-up serves every reply that came together. That
+ * needs the wire itself rather than libroster, whose calls block: a call is
+ * one JSON object and a NUL, and so is its reply.
+ *
+ * After an optional warm-up it measures for S seconds, recording every
+ * call's latency (CLOCK_MONOTONIC, from the call's send to its reply's
+ * read) in a per-thread array allocated before the run, so the hot path
+ * allocates nothing beyond parsing the reply. At the end it merges the
+ * arrays and prints one JSON object on stdout:
  *
  *   {"clients":C,"seconds":S,"ops":N,"ops_per_sec":X,"p50_ms":..,
  *    "p99_ms":..,"p999_ms":..,"max_ms":..,"errors":E,"error_names":{..},
@@ -16,33 +22,39 @@
  *
  * ops counts the calls that completed inside the measured window, whatever
  * their result; errors counts those that failed, by error name (the
- * daemon's Varlink error, or "local.*" for the library's own failures). A
- * NotFound means the id file does not match the registry. A lost
- * connection is opened again (reconnects). unrecorded counts calls beyond
- * the latency arrays (100,000 per thread and second: none in practice).
- * cpu_s is the load generator's own CPU time over the whole run, so its
- * cost can be set against the daemon's. Exit status: 0 when the run completed (even with errors), 1
- * when it could not start (no ids, cannot connect or authenticate), 2 on a
- * usage error.
+ * daemon's Varlink error, or "local.*" for the generator's own: a
+ * connection lost with a call out, a reply that is not one). A NotFound
+ * means the id file does not match the registry. A lost connection is
+ * opened again (reconnects). unrecorded counts calls beyond the latency
+ * arrays (100,000 per connection and second: none in practice). cpu_s is
+ * the load generator's own CPU time over the whole run, so its cost can be
+ * set against the daemon's. Exit status: 0 when the run completed (even
+ * with errors), 1 when it could not start (no ids, cannot connect or
+ * authenticate), 2 on a usage error.
  *
  * usage: loadgen --socket PATH --ids FILE --clients C --seconds S
- *                [--token-file F] [--warmup S]
+ *                [--threads T] [--token-file F] [--warmup S]
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "roster.h"
+#include <jansson.h>
 
 #define ID_LEN 32                       /* 128-bit ids as lower-case hex */
 #define MAX_CLIENTS 4096
@@ -50,15 +62,30 @@
 #define ERROR_NAME_MAX 96
 /* Latency slots per thread and second: far above what one closed-loop connection can do. */
 #define SLOTS_PER_SECOND 100000.0
+/* The largest reply taken: a Get's reply is one client, a few KiB at most. */
+#define REPLY_MAX (64 * 1024)
 
 struct error_kind {
 	char name[ERROR_NAME_MAX];
 	uint64_t count;
 };
 
+/* One connection: one call in flight at a time. */
+struct conn {
+	int fd;                         /* -1 while broken */
+	int busy;                       /* a call is out */
+	int64_t start_ns;               /* when it left */
+	size_t len;                     /* bytes held in in[] */
+	char in[REPLY_MAX];             /* replies read, not yet taken */
+};
+
+/* One thread and the connections it drives. */
 struct worker {
 	pthread_t thread;
-	struct roster *r;
+	int epfd;
+	struct conn *conns;
+	unsigned nconns;
+	int64_t measure, end;           /* the window, CLOCK_MONOTONIC ns */
 	uint64_t rng;                   /* xorshift64* state */
 	uint32_t *lat_ns;               /* latency of each measured call, ns (clamped) */
 	size_t cap;
@@ -76,6 +103,7 @@ static const char *opt_socket;
 static const char *opt_ids;
 static const char *opt_token_file;
 static unsigned opt_clients;
+static unsigned opt_threads;            /* 0: one per connection */
 static double opt_seconds;
 static double opt_warmup;
 
@@ -89,7 +117,7 @@ static struct timespec t_measure, t_end;  /* set by the main thread before the b
 static void usage(FILE *f)
 {
 	fputs("usage: loadgen --socket PATH --ids FILE --clients C --seconds S\n"
-	      "               [--token-file F] [--warmup S]\n", f);
+	      "               [--threads T] [--token-file F] [--warmup S]\n", f);
 }
 
 static int64_t ts_ns(const struct timespec *t)
@@ -131,6 +159,22 @@ static int parse_seconds(const char *name, const char *s, double min, double max
 		return -1;
 	}
 	*ret = v;
+	return 0;
+}
+
+/* Parse a count of connections or threads in [1, MAX_CLIENTS]. */
+static int parse_count(const char *name, const char *s, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > MAX_CLIENTS) {
+		fprintf(stderr, "loadgen: %s: not a number in [1, %d]: %s\n", name, MAX_CLIENTS, s);
+		return -1;
+	}
+	*ret = (unsigned)v;
 	return 0;
 }
 
@@ -224,48 +268,191 @@ static int load_token(const char *file)
 	return 0;
 }
 
-/* Connect (and authenticate with the token, if any). Returns 0 or a roster_error code. */
-static int worker_connect(struct worker *w)
-{
-	int rc;
+/*
+ * The wire, spoken directly: libroster's calls block, so driving many
+ * connections from one thread needs the socket itself. A call is one JSON
+ * object and a NUL; so is its reply (README "Wire protocol").
+ */
 
-	rc = roster_connect(opt_socket, &w->r);
-	if (rc < 0) {
-		w->r = NULL;
-		return rc;
-	}
-	if (token != NULL) {
-		rc = roster_authenticate(w->r, token);
-		if (rc < 0)
-			return rc;
+/* Send all of len bytes on a blocking or non-blocking socket. Returns 0 or -errno. */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/*
+			 * A call is about 100 bytes and each connection has one
+			 * in flight, so a full send buffer means the daemon has
+			 * stopped reading: wait for room rather than spin.
+			 */
+			struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+			if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		buf += n;
+		len -= (size_t)n;
 	}
 	return 0;
 }
 
-/* A name for a failure of the library itself (no Varlink error name). */
-static const char *local_error_name(int rc)
+/*
+ * Take the first complete reply out of c->in: returns 1 and sets *ret_len to
+ * its length (the text starts at c->in), 0 when none is complete yet.
+ */
+static int reply_peek(const struct conn *c, size_t *ret_len)
 {
-	switch (rc) {
-	case ROSTER_E_CONNECT: return "local.Connect";
-	case ROSTER_E_IO: return "local.ConnectionLost";
-	case ROSTER_E_PROTOCOL: return "local.Protocol";
-	case ROSTER_E_NOMEM: return "local.NoMemory";
-	case ROSTER_E_ARGS: return "local.Arguments";
-	case ROSTER_E_TOOBIG: return "local.TooBig";
-	default: return "local.Other";
+	const char *nul = memchr(c->in, '\0', c->len);
+
+	if (nul == NULL)
+		return 0;
+	*ret_len = (size_t)(nul - c->in);
+	return 1;
+}
+
+static void reply_consume(struct conn *c, size_t len)
+{
+	c->len -= len + 1;
+	memmove(c->in, c->in + len + 1, c->len);
+}
+
+/*
+ * Judge one reply: NULL when it is a successful Get (it carries a client),
+ * else the error's name (a Varlink error, or "local.Protocol" for a reply
+ * that is not one), copied into buf.
+ */
+static const char *reply_error(const char *text, size_t len, char *buf, size_t size)
+{
+	json_t *msg = json_loadb(text, len, 0, NULL);
+	const char *err = "local.Protocol";
+	json_t *e;
+
+	if (msg == NULL)
+		goto out;
+	e = json_object_get(msg, "error");
+	if (json_is_string(e)) {
+		snprintf(buf, size, "%s", json_string_value(e));
+		json_decref(msg);
+		return buf;
 	}
+	if (e == NULL && json_is_object(json_object_get(json_object_get(msg, "parameters"), "client")))
+		err = NULL;
+	json_decref(msg);
+out:
+	if (err != NULL)
+		snprintf(buf, size, "%s", err);
+	return err != NULL ? buf : NULL;
+}
+
+/* Read one whole reply from a blocking socket (authentication only). Returns 0 or -1. */
+static int read_reply_blocking(struct conn *c, size_t *ret_len)
+{
+	while (!reply_peek(c, ret_len)) {
+		ssize_t n;
+
+		if (c->len == sizeof(c->in))
+			return -1;
+		n = recv(c->fd, c->in + c->len, sizeof(c->in) - c->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		c->len += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Connect, authenticate with the token if there is one, and leave the
+ * socket non-blocking. Returns 0, or -1 with a reason in why.
+ */
+static int conn_open(struct conn *c, char *why, size_t size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len;
+
+	c->len = 0;
+	c->busy = 0;
+	if (strlen(opt_socket) >= sizeof(sa.sun_path)) {
+		snprintf(why, size, "%s: path too long", opt_socket);
+		return -1;
+	}
+	memcpy(sa.sun_path, opt_socket, strlen(opt_socket) + 1);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(why, size, "cannot connect to %s: %s", opt_socket, strerror(errno));
+		goto fail;
+	}
+	if (token != NULL) {
+		json_t *call = json_pack("{s:s,s:{s:s}}", "method", "io.roster.Admin.Authenticate",
+					 "parameters", "token", token);
+		char *text = call != NULL ? json_dumps(call, JSON_COMPACT) : NULL;
+		char ebuf[ERROR_NAME_MAX];
+		int rc;
+
+		json_decref(call);
+		if (text == NULL) {
+			snprintf(why, size, "cannot encode the token");
+			goto fail;
+		}
+		rc = send_all(c->fd, text, strlen(text) + 1);
+		explicit_bzero(text, strlen(text));
+		free(text);
+		if (rc < 0 || read_reply_blocking(c, &len) < 0) {
+			snprintf(why, size, "connection lost while authenticating");
+			goto fail;
+		}
+		c->in[len] = '\0';
+		if (strstr(c->in, "\"error\"") != NULL) {
+			snprintf(why, size, "cannot authenticate: %s",
+				 reply_error(c->in, len, ebuf, sizeof(ebuf)));
+			goto fail;
+		}
+		reply_consume(c, len);
+	}
+	if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
+		snprintf(why, size, "fcntl: %s", strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	return -1;
+}
+
+/* Send the next Get on c; the call's clock starts here. Returns 0 or -1. */
+static int conn_send_get(struct worker *w, struct conn *c)
+{
+	char call[160];
+	struct timespec t;
+	int n;
+
+	n = snprintf(call, sizeof(call),
+		     "{\"method\":\"io.roster.Clients.Get\",\"parameters\":{\"id\":\"%s\"}}",
+		     ids[rng_next(&w->rng) % nids]);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	c->start_ns = ts_ns(&t);
+	if (send_all(c->fd, call, (size_t)n + 1) < 0)
+		return -1;
+	c->busy = 1;
+	return 0;
 }
 
 /* Count one failed call under its error name. Not on the success path. */
-static void count_error(struct worker *w, int rc)
+static void count_error(struct worker *w, const char *name)
 {
-	const char *name = w->r != NULL ? roster_error_name(w->r) : NULL;
 	char buf[ERROR_NAME_MAX];
 	size_t j = 0;
 
 	w->errors++;
-	if (name == NULL)
-		name = local_error_name(rc);
 	/* Keep the name JSON-safe without escaping: letters, digits and a few marks. */
 	for (size_t i = 0; name[i] != '\0' && j < sizeof(buf) - 1; i++) {
 		char c = name[i];
@@ -289,64 +476,146 @@ static void count_error(struct worker *w, int rc)
 	}
 }
 
+/* Record a call that ended at done_ns, with error name err (NULL: it succeeded). */
+static void record_call(struct worker *w, const struct conn *c, int64_t done_ns, const char *err)
+{
+	/* A call counts if it left and came back inside the window. */
+	if (c->start_ns < w->measure || done_ns > w->end)
+		return;
+	w->ops++;
+	if (w->n < w->cap) {
+		int64_t d = done_ns - c->start_ns;
+
+		w->lat_ns[w->n++] = d > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+	} else {
+		w->unrecorded++;
+	}
+	if (err != NULL)
+		count_error(w, err);
+}
+
+/* The connection broke: count its call as lost and close it; the loop opens it again. */
+static void conn_lost(struct worker *w, struct conn *c, int64_t now_ns)
+{
+	if (c->busy)
+		record_call(w, c, now_ns, "local.ConnectionLost");
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->busy = 0;
+	c->len = 0;
+}
+
+/* (Re)open c, register it with the thread's epoll set and start its first call. */
+static int conn_start(struct worker *w, struct conn *c, int reconnect)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	char why[256];
+
+	if (c->fd < 0) {
+		if (conn_open(c, why, sizeof(why)) < 0)
+			return -1;
+		if (reconnect)
+			w->reconnects++;
+	}
+	ev.data.ptr = c;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0 || conn_send_get(w, c) < 0) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Read what c's socket holds and finish every complete reply: each one sends the next call. */
+static void conn_readable(struct worker *w, struct conn *c)
+{
+	struct timespec t;
+	int64_t now_ns;
+	ssize_t n;
+	size_t len;
+
+	for (;;) {
+		n = recv(c->fd, c->in + c->len, sizeof(c->in) - c->len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	now_ns = ts_ns(&t);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	if (n <= 0) {
+		conn_lost(w, c, now_ns);
+		return;
+	}
+	c->len += (size_t)n;
+	while (reply_peek(c, &len)) {
+		char ebuf[ERROR_NAME_MAX];
+
+		/* A reply while no call is out breaks the protocol: start afresh. */
+		if (!c->busy) {
+			conn_lost(w, c, now_ns);
+			return;
+		}
+		c->busy = 0;
+		record_call(w, c, now_ns, reply_error(c->in, len, ebuf, sizeof(ebuf)));
+		reply_consume(c, len);
+		if (now_ns >= w->end)
+			continue;
+		if (conn_send_get(w, c) < 0) {
+			conn_lost(w, c, now_ns);
+			return;
+		}
+	}
+	/* A reply larger than the buffer cannot be a Get's: give up on the connection. */
+	if (c->len == sizeof(c->in))
+		conn_lost(w, c, now_ns);
+}
+
+/*
+ * One thread drives its connections together, as pgbench -j does: one
+ * epoll set, and every connection that has its reply sends its next call
+ * at once. So the thread wakes once for all the replies that arrived
+ * together, not once per connection.
+ */
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	int64_t measure, end;
-	struct timespec t0, t1;
+	struct epoll_event evs[64];
+	struct timespec t;
 
 	/* The main thread sets the window before it reaches the barrier. */
 	pthread_barrier_wait(&start_barrier);
-	measure = ts_ns(&t_measure);
-	end = ts_ns(&t_end);
+	w->measure = ts_ns(&t_measure);
+	w->end = ts_ns(&t_end);
+	for (unsigned i = 0; i < w->nconns; i++)
+		if (conn_start(w, &w->conns[i], 1) < 0)
+			w->conns[i].fd = -1;
 	for (;;) {
-		const char *id = ids[rng_next(&w->rng) % nids];
-		json_t *client = NULL;
-		int64_t start_ns, done_ns;
-		int rc;
+		int64_t now_ns;
+		int n, timeout = -1;
 
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		start_ns = ts_ns(&t0);
-		if (start_ns >= end)
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		now_ns = ts_ns(&t);
+		if (now_ns >= w->end)
 			break;
-		if (w->r == NULL) {
-			/* The connection was lost: reconnect, without spinning if the daemon is gone. */
-			if (worker_connect(w) < 0) {
-				roster_free(w->r);
-				w->r = NULL;
-				nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-			} else {
-				w->reconnects++;
-			}
-			continue;
+		/* A connection that broke is opened again, without spinning if the daemon is gone. */
+		for (unsigned i = 0; i < w->nconns; i++)
+			if (w->conns[i].fd < 0 && conn_start(w, &w->conns[i], 1) < 0)
+				timeout = 10;
+		if (timeout < 0 || (w->end - now_ns) / 1000000 < timeout)
+			timeout = (int)((w->end - now_ns) / 1000000) + 1;
+		n = epoll_wait(w->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
+		if (n < 0 && errno != EINTR) {
+			perror("loadgen: epoll_wait");
+			break;
 		}
-		rc = roster_client_get(w->r, id, &client);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		done_ns = ts_ns(&t1);
-		if (rc == 0)
-			json_decref(client);
-		/* A call counts if it left and came back inside the window. */
-		if (start_ns < measure || done_ns > end) {
-			if (rc == ROSTER_E_IO || rc == ROSTER_E_PROTOCOL) {
-				roster_free(w->r);
-				w->r = NULL;
-			}
-			continue;
-		}
-		w->ops++;
-		if (w->n < w->cap) {
-			int64_t d = done_ns - start_ns;
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
 
-			w->lat_ns[w->n++] = d > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)d;
-		} else {
-			w->unrecorded++;
-		}
-		if (rc < 0) {
-			count_error(w, rc);
-			if (rc == ROSTER_E_IO || rc == ROSTER_E_PROTOCOL) {
-				roster_free(w->r);
-				w->r = NULL;
-			}
+			if (c->fd >= 0)
+				conn_readable(w, c);
 		}
 	}
 	return NULL;
@@ -407,15 +676,18 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 't' },
 		{ "token-file", required_argument, NULL, 'k' },
 		{ "warmup", required_argument, NULL, 'w' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct error_kind all[MAX_ERROR_KINDS];
 	unsigned nall = 0;
-	struct worker *workers;
+	struct worker *workers = NULL;
+	struct conn *conns = NULL;
 	uint64_t ops = 0, errors = 0, other = 0, unrecorded = 0, reconnects = 0, seed;
-	uint32_t *lat;
+	uint32_t *lat = NULL;
 	size_t nlat = 0;
+	int rc = 1;
 	struct timespec now;
 	struct rusage ru;
 	double cpu;
@@ -429,20 +701,14 @@ int main(int argc, char **argv)
 		case 'i':
 			opt_ids = optarg;
 			break;
-		case 'c': {
-			char *end;
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || v < 1 || v > MAX_CLIENTS) {
-				fprintf(stderr, "loadgen: --clients: not a number in [1, %d]: %s\n",
-					MAX_CLIENTS, optarg);
+		case 'c':
+			if (parse_count("--clients", optarg, &opt_clients) < 0)
 				return 2;
-			}
-			opt_clients = (unsigned)v;
 			break;
-		}
+		case 'j':
+			if (parse_count("--threads", optarg, &opt_threads) < 0)
+				return 2;
+			break;
 		case 't':
 			if (parse_seconds("--seconds", optarg, 0.1, 86400, &opt_seconds) < 0)
 				return 2;
@@ -467,69 +733,80 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (load_ids(opt_ids) < 0)
-		return 1;
-	if (opt_token_file != NULL && load_token(opt_token_file) < 0)
-		return 1;
+	if (load_ids(opt_ids) < 0 || (opt_token_file != NULL && load_token(opt_token_file) < 0))
+		goto out;
 
-	workers = calloc(opt_clients, sizeof(*workers));
-	if (workers == NULL) {
+	if (opt_threads == 0 || opt_threads > opt_clients)
+		opt_threads = opt_clients;
+	workers = calloc(opt_threads, sizeof(*workers));
+	conns = calloc(opt_clients, sizeof(*conns));
+	if (workers == NULL || conns == NULL) {
 		fputs("loadgen: out of memory\n", stderr);
-		return 1;
+		goto out;
 	}
+	for (unsigned i = 0; i < opt_clients; i++)
+		conns[i].fd = -1;
+	for (unsigned i = 0; i < opt_threads; i++)
+		workers[i].epfd = -1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	seed = (uint64_t)now.tv_nsec ^ ((uint64_t)now.tv_sec << 20) ^ (uint64_t)getpid();
 	for (unsigned i = 0; i < opt_clients; i++) {
-		struct worker *w = &workers[i];
-		int rc;
+		char why[256];
 
-		w->rng = (seed + 0x9E3779B97F4A7C15ULL * (i + 1)) | 1;
-		w->cap = (size_t)(opt_seconds * SLOTS_PER_SECOND) + 1024;
-		/* Untouched pages cost nothing; the ones used are faulted in before the window. */
-		w->lat_ns = malloc(w->cap * sizeof(*w->lat_ns));
-		if (w->lat_ns == NULL) {
-			fputs("loadgen: out of memory\n", stderr);
-			return 1;
+		if (conn_open(&conns[i], why, sizeof(why)) < 0) {
+			fprintf(stderr, "loadgen: client %u: %s\n", i, why);
+			goto out;
 		}
-		rc = worker_connect(w);
-		if (rc < 0) {
-			fprintf(stderr, "loadgen: client %u: %s: %s\n", i,
-				rc == ROSTER_E_CONNECT ? "cannot connect" : "cannot authenticate",
-				w->r != NULL ? roster_error_message(w->r) : roster_strerror(rc));
-			return 1;
-		}
-	}
-	/* Fault in the pages a thread can be expected to use, so the window pays no page faults. */
-	for (unsigned i = 0; i < opt_clients; i++) {
-		size_t expect = (size_t)(opt_seconds * 40000.0 / opt_clients) + 1024;
-
-		memset(workers[i].lat_ns, 0,
-		       (expect < workers[i].cap ? expect : workers[i].cap) * sizeof(uint32_t));
 	}
 	if (token != NULL) {
 		explicit_bzero(token, strlen(token));
 		free(token);
 		token = NULL;
 	}
+	for (unsigned i = 0; i < opt_threads; i++) {
+		struct worker *w = &workers[i];
+		/* Connections are dealt out as evenly as they go: C / T each, the first C % T one more. */
+		unsigned first = (unsigned)((uint64_t)opt_clients * i / opt_threads);
+		unsigned last = (unsigned)((uint64_t)opt_clients * (i + 1) / opt_threads);
 
-	if (pthread_barrier_init(&start_barrier, NULL, opt_clients + 1) != 0) {
-		fputs("loadgen: pthread_barrier_init failed\n", stderr);
-		return 1;
+		w->conns = conns + first;
+		w->nconns = last - first;
+		w->rng = (seed + 0x9E3779B97F4A7C15ULL * (i + 1)) | 1;
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->cap = (size_t)(opt_seconds * SLOTS_PER_SECOND * w->nconns) + 1024;
+		/* Untouched pages cost nothing; the ones used are faulted in before the window. */
+		w->lat_ns = malloc(w->cap * sizeof(*w->lat_ns));
+		if (w->epfd < 0 || w->lat_ns == NULL) {
+			fputs("loadgen: out of memory\n", stderr);
+			goto out;
+		}
+		/* Fault in the pages a thread can be expected to use, so the window pays no page faults. */
+		{
+			size_t expect = (size_t)(opt_seconds * 40000.0 * w->nconns / opt_clients) + 1024;
+
+			memset(w->lat_ns, 0, (expect < w->cap ? expect : w->cap) * sizeof(uint32_t));
+		}
 	}
-	for (unsigned i = 0; i < opt_clients; i++) {
+
+	if (pthread_barrier_init(&start_barrier, NULL, opt_threads + 1) != 0) {
+		fputs("loadgen: pthread_barrier_init failed\n", stderr);
+		goto out;
+	}
+	for (unsigned i = 0; i < opt_threads; i++) {
 		if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0) {
+			/* The threads started wait at the barrier for good: no clean-up. */
 			fputs("loadgen: pthread_create failed\n", stderr);
-			return 1;
+			exit(1);
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	t_measure = ts_add(now, opt_warmup);
 	t_end = ts_add(t_measure, opt_seconds);
 	pthread_barrier_wait(&start_barrier);
-	for (unsigned i = 0; i < opt_clients; i++)
+	for (unsigned i = 0; i < opt_threads; i++)
 		pthread_join(workers[i].thread, NULL);
 
-	for (unsigned i = 0; i < opt_clients; i++) {
+	for (unsigned i = 0; i < opt_threads; i++) {
 		const struct worker *w = &workers[i];
 
 		ops += w->ops;
@@ -539,13 +816,14 @@ int main(int argc, char **argv)
 		nlat += w->n;
 		merge_errors(all, &nall, &other, w);
 	}
+	pthread_barrier_destroy(&start_barrier);
 	lat = malloc((nlat ? nlat : 1) * sizeof(*lat));
 	if (lat == NULL) {
 		fputs("loadgen: out of memory\n", stderr);
-		return 1;
+		goto out;
 	}
 	nlat = 0;
-	for (unsigned i = 0; i < opt_clients; i++) {
+	for (unsigned i = 0; i < opt_threads; i++) {
 		memcpy(lat + nlat, workers[i].lat_ns, workers[i].n * sizeof(*lat));
 		nlat += workers[i].n;
 	}
@@ -567,13 +845,23 @@ int main(int argc, char **argv)
 	printf("},\"reconnects\":%" PRIu64 ",\"unrecorded\":%" PRIu64 ",\"cpu_s\":%.2f}\n",
 	       reconnects, unrecorded, cpu);
 
-	for (unsigned i = 0; i < opt_clients; i++) {
-		roster_free(workers[i].r);
+	rc = 0;
+out:
+	for (unsigned i = 0; conns != NULL && i < opt_clients; i++)
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+	for (unsigned i = 0; workers != NULL && i < opt_threads; i++) {
+		if (workers[i].epfd >= 0)
+			close(workers[i].epfd);
 		free(workers[i].lat_ns);
 	}
+	if (token != NULL) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
 	free(workers);
+	free(conns);
 	free(lat);
 	free(ids);
-	pthread_barrier_destroy(&start_barrier);
-	return 0;
+	return rc;
 }
