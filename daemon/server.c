@@ -26,6 +26,7 @@
 #include "daemon/util.h"
 
 static void conn_close(struct conn *c);
+static void conn_fail(struct conn *c);
 static void conn_process(struct conn *c);
 static void conn_resume_read(struct conn *c);
 static void conn_arm_timer(struct conn *c);
@@ -49,7 +50,7 @@ static void on_write(uv_write_t *req, int status)
 	frame_free(w->data, w->len);
 	c->out_pending -= w->len;
 	free(w);
-	if (c->closing)
+	if (c->closing || c->failed)
 		return;
 	if (status < 0) {
 		log_debug("connection uid %u: write failed: %s", (unsigned)c->uid, uv_strerror(status));
@@ -77,14 +78,14 @@ static void conn_send(struct conn *c, char *data, size_t len)
 	uv_buf_t buf;
 	int r;
 
-	if (c->closing) {
+	if (c->closing || c->failed) {
 		frame_free(data, len);
 		return;
 	}
 	w = malloc(sizeof(*w));
 	if (w == NULL) {
 		frame_free(data, len);
-		conn_close(c);
+		conn_fail(c);
 		return;
 	}
 	w->conn = c;
@@ -97,10 +98,12 @@ static void conn_send(struct conn *c, char *data, size_t len)
 	c->out_pending += len;
 	r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
 	if (r < 0) {
+		log_err("connection uid %u: a reply could not be queued: %s", (unsigned)c->uid,
+			uv_strerror(r));
 		c->out_pending -= len;
 		frame_free(data, len);
 		free(w);
-		conn_close(c);
+		conn_fail(c);
 		return;
 	}
 	/* Streamed replies come outside conn_process(): start the write deadline now. */
@@ -145,7 +148,7 @@ static void conn_send_frame(struct conn *c, const char *data, size_t len)
 	char *rest;
 	int n = 0;
 
-	if (c->closing)
+	if (c->closing || c->failed)
 		return;
 	if (c->out_pending == 0) {
 		n = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
@@ -163,7 +166,8 @@ static void conn_send_frame(struct conn *c, const char *data, size_t len)
 	}
 	rest = frame_copy(data + n, len - (size_t)n);
 	if (rest == NULL) {
-		conn_close(c);
+		log_err("connection uid %u: out of memory queueing a reply", (unsigned)c->uid);
+		conn_fail(c);
 		return;
 	}
 	conn_send(c, rest, len - (size_t)n);
@@ -194,7 +198,7 @@ static void conn_send_msg(struct conn *c, json_t *msg)
 		s = err ? frame_encode(err, REPLY_MAX_SIZE, &len) : NULL;
 		json_decref(err);
 		if (s == NULL) {
-			conn_close(c);
+			conn_fail(c);
 			return;
 		}
 	}
@@ -527,7 +531,7 @@ int call_continue(struct call *c, json_t *params)
 {
 	json_t *msg;
 
-	if (c->conn == NULL || c->conn->closing) {
+	if (c->conn == NULL || c->conn->closing || c->conn->failed) {
 		json_decref(params);
 		return -EPIPE;
 	}
@@ -540,7 +544,8 @@ int call_continue(struct call *c, json_t *params)
 		return -ENOMEM;
 	conn_send_msg(c->conn, msg);
 	json_decref(msg);
-	return 0;
+	/* A send that failed closes the connection later (conn_fail), never under the stream. */
+	return c->conn->failed ? -EPIPE : 0;
 }
 
 void call_stream_end(struct call *c, json_t *final_msg)
@@ -666,7 +671,7 @@ static const char *check_envelope(json_t *msg, struct call *c)
  */
 static void conn_process(struct conn *c)
 {
-	while (!c->closing && c->busy == NULL && !c->close_after_write &&
+	while (!c->closing && !c->failed && c->busy == NULL && !c->close_after_write &&
 	       c->out_pending <= OUTPUT_SOFT_LIMIT) {
 		const char *text;
 		const char *why;
@@ -721,8 +726,8 @@ static void conn_process(struct conn *c)
 		dispatch(call);
 	}
 	/* Read again once the buffer has room for a whole frame and nothing blocks. */
-	if (!c->closing && !c->close_after_write && !c->reading && c->in.len < c->in.max &&
-	    c->out_pending <= OUTPUT_SOFT_LIMIT)
+	if (!c->closing && !c->failed && !c->close_after_write && !c->reading &&
+	    c->in.len < c->in.max && c->out_pending <= OUTPUT_SOFT_LIMIT)
 		conn_resume_read(c);
 	if (!c->closing) {
 		const char *text;
@@ -840,6 +845,10 @@ static uint64_t conn_deadline(const struct conn *c, const char **why)
 	const struct server_config *cfg = &c->srv->cfg;
 	uint64_t d = c->last_io_ms + cfg->idle_timeout_ms;
 
+	if (c->failed) {
+		*why = "a reply could not be queued";
+		return 0;
+	}
 	*why = "idle";
 	if (c->partial_since_ms != 0 && c->partial_since_ms + cfg->frame_timeout_ms < d) {
 		d = c->partial_since_ms + cfg->frame_timeout_ms;
@@ -866,6 +875,25 @@ static void on_timer(uv_timer_t *t)
 	else
 		log_info("connection uid %u pid %ld: %s; closing", (unsigned)c->uid, (long)c->pid, why);
 	conn_close(c);
+}
+
+/*
+ * Output could not be queued (no memory, or libuv refused the write): the
+ * reply is lost, so the connection must go, but not here. The sender may be
+ * a stream in the middle of pumping (Tail, Backup, Export), which the
+ * close would free under it (on_conn_close). Nothing more is read or sent,
+ * and the timer, due at once, closes it on the next pass of the loop.
+ */
+static void conn_fail(struct conn *c)
+{
+	if (c->closing || c->failed)
+		return;
+	c->failed = true;
+	if (c->reading) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->reading = false;
+	}
+	conn_arm_timer(c);
 }
 
 /* (Re)start the connection's one timer for its earliest deadline. */

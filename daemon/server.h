@@ -91,6 +91,7 @@ struct conn {
 	bool reading;
 	bool closing;
 	bool close_after_write;         /* a protocol error was answered: close once sent */
+	bool failed;                    /* output could not be queued: closes at its timer (conn_fail) */
 };
 
 /* One method call, from its frame to its reply. */
