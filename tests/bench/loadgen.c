@@ -23,7 +23,8 @@
  * ops counts the calls that completed inside the measured window, whatever
  * their result; errors counts those that failed, by error name (the
  * daemon's Varlink error, or "local.*" for the generator's own: a
- * connection lost with a call out, a reply that is not one). A NotFound
+ * connection lost with a call out, a reply that is not one, a second reply
+ * to one call, after which the connection is opened again). A NotFound
  * means the id file does not match the registry. A lost connection is
  * opened again (reconnects). unrecorded counts calls beyond the latency
  * arrays (100,000 per connection and second: none in practice). cpu_s is
@@ -50,6 +51,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -374,6 +376,7 @@ static int read_reply_blocking(struct conn *c, size_t *ret_len)
  */
 static int conn_open(struct conn *c, char *why, size_t size)
 {
+	static const struct timeval open_timeout = { .tv_sec = 1 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	size_t len;
 
@@ -385,6 +388,19 @@ static int conn_open(struct conn *c, char *why, size_t size)
 	}
 	memcpy(sa.sun_path, opt_socket, strlen(opt_socket) + 1);
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * Opening is the one blocking step, and a reconnect takes it on a
+	 * thread that drives other connections too: a daemon whose backlog is
+	 * full, or that does not answer the token, costs them a second at
+	 * most (on a Unix socket the send timeout bounds connect() too).
+	 */
+	if (c->fd >= 0 && (setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &open_timeout,
+				      sizeof(open_timeout)) < 0 ||
+			   setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &open_timeout,
+				      sizeof(open_timeout)) < 0)) {
+		snprintf(why, size, "setsockopt: %s", strerror(errno));
+		goto fail;
+	}
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		snprintf(why, size, "cannot connect to %s: %s", opt_socket, strerror(errno));
 		goto fail;
@@ -486,7 +502,7 @@ static void record_call(struct worker *w, const struct conn *c, int64_t done_ns,
 	if (w->n < w->cap) {
 		int64_t d = done_ns - c->start_ns;
 
-		w->lat_ns[w->n++] = d > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+		w->lat_ns[w->n++] = d < 0 ? 0 : d > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 	} else {
 		w->unrecorded++;
 	}
@@ -550,10 +566,9 @@ static void conn_readable(struct worker *w, struct conn *c)
 		return;
 	}
 	c->len += (size_t)n;
-	while (reply_peek(c, &len)) {
+	if (reply_peek(c, &len)) {
 		char ebuf[ERROR_NAME_MAX];
 
-		/* A reply while no call is out breaks the protocol: start afresh. */
 		if (!c->busy) {
 			conn_lost(w, c, now_ns);
 			return;
@@ -561,12 +576,20 @@ static void conn_readable(struct worker *w, struct conn *c)
 		c->busy = 0;
 		record_call(w, c, now_ns, reply_error(c->in, len, ebuf, sizeof(ebuf)));
 		reply_consume(c, len);
-		if (now_ns >= w->end)
-			continue;
-		if (conn_send_get(w, c) < 0) {
+		/*
+		 * One call is out at a time, so one reply comes back: anything
+		 * after it breaks the protocol, and taking it for the reply to
+		 * the next call would count a call that was never answered.
+		 */
+		if (c->len > 0) {
+			if (now_ns >= w->measure && now_ns <= w->end)
+				count_error(w, "local.Protocol");
 			conn_lost(w, c, now_ns);
 			return;
 		}
+		if (now_ns < w->end && conn_send_get(w, c) < 0)
+			conn_lost(w, c, now_ns);
+		return;
 	}
 	/* A reply larger than the buffer cannot be a Get's: give up on the connection. */
 	if (c->len == sizeof(c->in))
@@ -757,11 +780,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "loadgen: client %u: %s\n", i, why);
 			goto out;
 		}
-	}
-	if (token != NULL) {
-		explicit_bzero(token, strlen(token));
-		free(token);
-		token = NULL;
 	}
 	for (unsigned i = 0; i < opt_threads; i++) {
 		struct worker *w = &workers[i];
