@@ -501,7 +501,7 @@ static void stream_audited(struct audit_job *j, int status)
 	 * backup and key operation. The record stands (the call was made);
 	 * nothing is started, and the call and its state are freed.
 	 */
-	if (c->conn == NULL || c->conn->closing) {
+	if (c->conn == NULL || c->conn->closing || c->conn->failed) {
 		call_send(c, NULL);
 		started(NULL, -EPIPE);
 		return;
