@@ -175,9 +175,11 @@ static bool guarded(const struct call *c)
 /*
  * The guard's word before these client ids are disclosed: quota first (a
  * refused call discloses nothing), then canaries. Returns false after
- * answering the call with io.roster.QuotaExceeded.
+ * answering the call with io.roster.QuotaExceeded; with note_refused, the
+ * refused ids are put on its record first (answering fills the record, so
+ * they cannot be added after): what was sought, not what was given.
  */
-static bool guard_allows(struct call *c, const json_t *ids)
+static bool guard_allows(struct call *c, const json_t *ids, bool note_refused)
 {
 	struct registry *reg = c->srv->reg;
 
@@ -187,6 +189,13 @@ static bool guard_allows(struct call *c, const json_t *ids)
 						   NULL);
 
 		if (v != GUARD_OK) {
+			if (note_refused) {
+				size_t i;
+				json_t *id;
+
+				json_array_foreach(ids, i, id)
+					call_note_client(c, json_string_value(id));
+			}
 			if (v == GUARD_QUOTA_LOCK) {
 				lock_caller(c, "quota");
 				alert(c, "LOCKOUT");
@@ -343,7 +352,7 @@ static void get_on_loop(struct call *c, const char *id)
 	}
 	call_note_client(c, id);
 	ids = json_pack("[s]", id);
-	allowed = ids != NULL && guard_allows(c, ids);
+	allowed = ids != NULL && guard_allows(c, ids, false);   /* id noted above */
 	json_decref(ids);
 	if (!allowed) {
 		json_decref(rec);
@@ -407,15 +416,9 @@ void method_clients_get(struct call *c)
 static bool guard_arr(struct call *c, json_t *arr)
 {
 	json_t *ids = ids_of(arr);
-	bool ok = ids != NULL && guard_allows(c, ids);
+	bool ok = ids != NULL && guard_allows(c, ids, true);
 
 	if (!ok) {
-		/* The refused ids stay on the record: what was sought, not what was given. */
-		size_t i;
-		json_t *v;
-
-		json_array_foreach(ids, i, v)
-			call_note_client(c, json_string_value(v));
 		json_decref(arr);
 		if (ids == NULL)
 			store_failed(c, -ENOMEM);

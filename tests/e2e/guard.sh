@@ -317,6 +317,24 @@ expect_eq "$(probe 6110 get "$M1" "$M2" "$ID1" "$ID2" "$M3" "$ID3" "$ID1" | past
 	"NotFound NotFound ok ok NotFound QuotaExceeded ok" \
 	"quota 2: two missing ids use none of it, a missing id at the quota is NotFound"
 
+# --- a Search refused for its quota names what it sought ------------------------------
+expect_exit 0 "role add peeker --quota 2/1h --no-lock (Search only)" \
+	ctl role add peeker --cap clients.search --fields identity --quota 2/1h --no-lock
+ctl principal add peeker --uid 6111 --role peeker
+expect_eq "$(probe 6111 search "Drill Client 0")" QuotaExceeded \
+	"a Search matching 10 clients, with a quota of 2, is refused"
+ctl --json audit query --principal peeker --method io.roster.Clients.Search > "$T/peek"
+check "... and its record names the 10 ids it sought, none disclosed" "$PY" -c '
+import json, sys
+rs = json.load(open(sys.argv[1]))["records"]
+assert len(rs) == 1, rs
+r = rs[0]
+assert r["result"] == "denied" and r["error"] == "io.roster.QuotaExceeded", r
+want = sorted(c["id"] for c in json.load(open(sys.argv[2]))["clients"]
+              if c["name"].startswith("Drill Client 0"))
+assert len(want) == 10 and sorted(r["ids"]) == want and r["records"] == 0, (r, want)' \
+	"$T/peek" "$T/list"
+
 # --- id guessing ------------------------------------------------------------------
 ctl principal add guesser --uid 6103 --role service
 watch_alert GUESSING guesser io.roster.Clients.Get
