@@ -216,6 +216,14 @@ expect_eq "$(rp 5006 call io.roster.Clients.Get "$GET" --token "$TOK")" \
 	"AuthenticationRequired PermissionDenied" "a token is refused from another uid"
 expect_exit 0 "principal list" ctl principal list
 expect_not_in "$T/out" "$TOK" "... never shows a token"
+ctl --json audit query --method io.roster.Admin.Authenticate > "$T/authq"
+check "Authenticate's records: a success under the name it proved, a refusal as unknown" \
+	python3 -c '
+import json, sys
+rs = [(r["uid"], r["principal"], r["result"]) for r in json.load(open(sys.argv[1]))["records"]]
+assert (5005, "tsvc", "ok") in rs and (5005, "tsup", "ok") in rs, rs
+assert (5005, "unknown", "denied") in rs and (5006, "unknown", "denied") in rs, rs
+assert all(p != "unknown" for u, p, res in rs if res == "ok"), rs' "$T/authq"
 
 printf '%s\n' "$TOK" > "$T/token"
 chown 5005 "$T/token"
