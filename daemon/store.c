@@ -1829,7 +1829,7 @@ out:
 
 int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
 		       int (*cb)(int64_t time_us, const char *ids, int64_t records,
-				 const char *result, void *data), void *data)
+				 const char *result, const char *method, void *data), void *data)
 {
 	sqlite3_stmt *st;
 	int rc, r = 0;
@@ -1838,7 +1838,7 @@ int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
 	 * An approved Export is not counted against a quota (the second admin
 	 * is its limit), and its record's ids name the request, not clients.
 	 */
-	if (sqlite3_prepare_v2(s->db, "SELECT time_us, ids, records, result FROM audit "
+	if (sqlite3_prepare_v2(s->db, "SELECT time_us, ids, records, result, method FROM audit "
 			       "WHERE principal = ?1 AND time_us >= ?2 "
 			       "AND method <> 'io.roster.Clients.Export' ORDER BY seq", -1, &st,
 			       NULL) != SQLITE_OK)
@@ -1847,7 +1847,7 @@ int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
 	sqlite3_bind_int64(st, 2, since_us);
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		r = cb(sqlite3_column_int64(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2),
-		       col_text(st, 3), data);
+		       col_text(st, 3), col_text(st, 4), data);
 	if (r == 0 && rc != SQLITE_DONE)
 		r = db_fail(s, "reading recent records");
 	sqlite3_finalize(st);

@@ -280,7 +280,7 @@ int store_audit_get(struct store *s, int64_t seq, json_t **ret);
  */
 int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
 		       int (*cb)(int64_t time_us, const char *ids, int64_t records,
-				 const char *result, void *data), void *data);
+				 const char *result, const char *method, void *data), void *data);
 
 /* The ids of canary clients, as an object id -> true. */
 int store_canary_ids(struct store *s, json_t **ret);

@@ -27,6 +27,7 @@ PY=/usr/bin/python3
 #   keys ID        "TOP-LEVEL-KEYS PARAMETER-KEYS CLIENT-KEYS" of a Get's reply
 #                  (each sorted and comma-separated), or the outcome
 #   search QUERY   "OUTCOME [PARAMETER]" of a Search
+#   delete ID...   a Delete per id; one outcome per line
 #   guess N        Gets of N random ids; one outcome per line
 # An outcome is "ok" or the error name without "io.roster.". Just before
 # each call it appends "sent TIME" (seconds since the epoch) to $T/sent.
@@ -56,6 +57,9 @@ cmd, args = sys.argv[2], sys.argv[3:]
 if cmd == "get":
     for i in args:
         print(outcome(call("io.roster.Clients.Get", {"id": i})), flush=True)
+elif cmd == "delete":
+    for i in args:
+        print(outcome(call("io.roster.Clients.Delete", {"id": i})), flush=True)
 elif cmd == "guess":
     for _ in range(int(args[0])):
         print(outcome(call("io.roster.Clients.Get", {"id": os.urandom(16).hex()})), flush=True)
@@ -316,6 +320,20 @@ M3=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 expect_eq "$(probe 6110 get "$M1" "$M2" "$ID1" "$ID2" "$M3" "$ID3" "$ID1" | paste -sd' ' -)" \
 	"NotFound NotFound ok ok NotFound QuotaExceeded ok" \
 	"quota 2: two missing ids use none of it, a missing id at the quota is NotFound"
+
+# --- only a Get's NotFound is a guess, live and after an unseal -----------------------
+expect_exit 0 "role add deleter --guessing 3/10m (Get and Delete)" \
+	ctl role add deleter --cap clients.get,clients.delete --fields identity --guessing 3/10m
+ctl principal add deleter --uid 6112 --role deleter
+expect_eq "$(probe 6112 delete "$M1" "$M2" | paste -sd' ' -)" "NotFound NotFound" \
+	"two Deletes of missing ids: NotFound"
+expect_eq "$(probe 6112 get "$M1" | paste -sd' ' -)" NotFound "... a Get of one: NotFound, not locked"
+expect_exit 0 "seal" ctl seal
+expect_exit 0 "unseal (the guard's counts rebuilt from the trail)" \
+	ctl unseal --passphrase-file "$PASSFILE"
+expect_eq "$(probe 6112 get "$M2" "$M3" | paste -sd' ' -)" "NotFound NotFound" \
+	"... after the unseal its 2nd and 3rd Get misses still answer NotFound: the Deletes were not guesses"
+expect_eq "$(probe 6112 get "$M1" | paste -sd' ' -)" Locked "... and the 3rd locked it, as it would have live"
 
 # --- a Search refused for its quota names what it sought ------------------------------
 expect_exit 0 "role add peeker --quota 2/1h --no-lock (Search only)" \
