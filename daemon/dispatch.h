@@ -9,6 +9,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <jansson.h>
 
 struct call;
 
@@ -93,6 +94,12 @@ void method_audit_tail(struct call *c);
 void method_audit_public_key(struct call *c);
 
 void method_clients_get(struct call *c);
+/*
+ * Shape an array of stored clients (taken over) for c's caller: the fields
+ * its role may not see removed, each id and the count put on c's record.
+ * Returns the array to send, or NULL on allocation failure.
+ */
+json_t *clients_view(struct call *c, json_t *arr);
 void method_clients_search(struct call *c);
 void method_clients_list(struct call *c);
 void method_clients_create(struct call *c);

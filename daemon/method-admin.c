@@ -751,5 +751,15 @@ void method_admin_canary_list(struct call *c)
 		call_error_message(c, "io.roster.InternalError", "storage failure (see the daemon's log)");
 		return;
 	}
+	/*
+	 * Canaries are clients to whoever reads them: only the fields the
+	 * role may see, and the record names them. (No CANARY alert: listing
+	 * them is how an admin checks the decoys without tripping them.)
+	 */
+	arr = clients_view(c, arr);
+	if (arr == NULL) {
+		call_error_message(c, "io.roster.InternalError", "out of memory");
+		return;
+	}
 	call_reply(c, json_pack("{s:o}", "clients", arr));
 }

@@ -78,7 +78,7 @@ static json_t *client_view(const struct call *c, json_t *rec)
 	return view_fields(c->ident.fields, rec);
 }
 
-static json_t *clients_view(struct call *c, json_t *arr)
+json_t *clients_view(struct call *c, json_t *arr)
 {
 	size_t i;
 	json_t *rec;

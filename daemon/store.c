@@ -1837,10 +1837,12 @@ int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
 	/*
 	 * An approved Export is not counted against a quota (the second admin
 	 * is its limit), and its record's ids name the request, not clients.
+	 * Nor is CanaryList (its clients are decoys), as when it runs.
 	 */
 	if (sqlite3_prepare_v2(s->db, "SELECT time_us, ids, records, result, method FROM audit "
 			       "WHERE principal = ?1 AND time_us >= ?2 "
-			       "AND method <> 'io.roster.Clients.Export' ORDER BY seq", -1, &st,
+			       "AND method NOT IN ('io.roster.Clients.Export', "
+			       "'io.roster.Admin.CanaryList') ORDER BY seq", -1, &st,
 			       NULL) != SQLITE_OK)
 		return db_fail(s, "preparing");
 	sqlite3_bind_text(st, 1, principal, -1, SQLITE_STATIC);

@@ -276,7 +276,7 @@ int store_audit_get(struct store *s, int64_t seq, json_t **ret);
 
 /*
  * The principal's records since since_us, oldest first, through cb (non-zero
- * stops); Export records left out (not counted by the guard).
+ * stops); Export and CanaryList records left out (not counted by the guard).
  */
 int store_audit_recent(struct store *s, const char *principal, int64_t since_us,
 		       int (*cb)(int64_t time_us, const char *ids, int64_t records,

@@ -393,6 +393,23 @@ check "canary list --json has exactly the canary" "$PY" -c '
 import json, sys
 cs = json.load(open(sys.argv[1]))["clients"]
 assert [c["id"] for c in cs] == [sys.argv[2]], cs' "$T/clist" "$CANARY"
+ctl role add canwatch --cap admin.principals --fields identity
+ctl principal add canwatch --uid 6113 --role canwatch
+expect_exit 0 "canary list by a role that sees identity fields only" \
+	ctl_as 6113 --json canary list
+check "... shows the canary without its contact or tier" "$PY" -c '
+import json, sys
+cs = json.load(open(sys.argv[1]))["clients"]
+assert [c["id"] for c in cs] == [sys.argv[2]], cs
+assert cs[0]["name"] == "Northfield Police Service", cs
+assert "contact_email" not in cs[0] and "tier" not in cs[0], cs' "$T/out" "$CANARY"
+ctl --json audit query --principal canwatch --method io.roster.Admin.CanaryList > "$T/cq"
+check "... and its record names the canary it disclosed" "$PY" -c '
+import json, sys
+rs = json.load(open(sys.argv[1]))["records"]
+assert len(rs) == 1 and rs[0]["ids"] == [sys.argv[2]], rs
+assert rs[0]["records"] == 1 and rs[0]["fields"] == ["identity"] and rs[0]["alert"] == "", rs' \
+	"$T/cq" "$CANARY"
 expect_exit 1 "canary list as the support principal" ctl_as 6104 canary list
 expect_in "$T/err" "io.roster.PermissionDenied" "... PermissionDenied"
 expect_exit 1 "canary add as the support principal" \
