@@ -125,6 +125,16 @@ static void deny(struct call *c, const char *error, const char *why)
 		call_error_message(c, error, why);
 }
 
+void dispatch_identify(struct call *c, const struct conn_auth *ca)
+{
+	struct registry *reg = c->srv->reg;
+
+	/* The principals are only in reach unsealed: otherwise fill_record() says who. */
+	if (reg != NULL && reg->state == REG_UNSEALED)
+		(void)auth_identify(&reg->auth, c->uid, ca, &c->ident);
+	call_set_identity(c);
+}
+
 /*
  * Decide whether this caller may make this call, and record who it is on
  * the call. Returns true to go on; false once the call has been answered.
@@ -140,10 +150,7 @@ static bool authorize(struct call *c)
 
 	if (m->flags & M_PUBLIC) {
 		/* Anyone may call it; who they are still goes on the record. */
-		if (reg->state == REG_UNSEALED)
-			(void)auth_identify(&reg->auth, c->uid, c->conn ? &c->conn->auth : NULL,
-					    &c->ident);
-		call_set_identity(c);
+		dispatch_identify(c, c->conn ? &c->conn->auth : NULL);
 		return true;
 	}
 	if (reg->state != REG_UNSEALED) {
@@ -198,6 +205,7 @@ void dispatch(struct call *c)
 		const char *dot = strrchr(c->name, '.');
 		size_t iflen = dot ? (size_t)(dot - c->name) : 0;
 
+		dispatch_identify(c, c->conn ? &c->conn->auth : NULL);
 		if (dot != NULL && interface_known(c->name, iflen))
 			call_error(c, "org.varlink.service.MethodNotFound",
 				   json_pack("{s:s}", "method", dot + 1));

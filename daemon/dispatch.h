@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 struct call;
+struct conn_auth;
 
 /* Capabilities, one power each (DESIGN.md "Identity, roles, capabilities"). */
 enum cap {
@@ -92,6 +93,15 @@ void method_audit_verify(struct call *c);
 void method_audit_checkpoint(struct call *c);
 void method_audit_tail(struct call *c);
 void method_audit_public_key(struct call *c);
+
+/*
+ * Put who is calling on c's record without deciding anything (ca: a token
+ * proved on its connection, or NULL): for public methods, and for calls
+ * answered before any method runs (an unknown method, a message that is
+ * not a call), so that the trail names a principal whenever the caller is
+ * one, not "unknown".
+ */
+void dispatch_identify(struct call *c, const struct conn_auth *ca);
 
 void method_clients_get(struct call *c);
 /*

@@ -231,6 +231,7 @@ static void conn_protocol_error(struct conn *c, const char *why)
 	call->uid = c->uid;
 	call->gid = c->gid;
 	call->pid = c->pid;
+	dispatch_identify(call, &c->auth);
 	if (c->busy != NULL) {
 		/*
 		 * A call still owns the connection (a stream, work on the thread

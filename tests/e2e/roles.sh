@@ -408,5 +408,25 @@ expect_exit 2 "role add without --cap is a usage error" ctl role add bad --field
 expect_exit 1 "the service principal may not add roles" ctl_as 5003 role add x --cap clients.get
 expect_in "$T/err" "io.roster.PermissionDenied" "... PermissionDenied"
 
+# --- a principal's unknown method and garbage are on its own name ---------------
+as 5003 /usr/bin/python3 -c '
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["ROSTER_SRCDIR"], "tests/e2e"))
+from varlink import Conn
+c = Conn(sys.argv[1])
+c.call("io.roster.Clients.Nope", {})
+c.send_raw(b"{bad\0")
+c.closed(5)' "$SOCK"
+ctl --json audit query --limit 1000 > "$T/own"
+check "the service principal's unknown method and malformed message name it, not unknown" \
+	python3 -c '
+import json, sys
+rs = [r for r in json.load(open(sys.argv[1]))["records"] if r["uid"] == 5003]
+nope = [r for r in rs if r["method"] == "io.roster.Clients.Nope"]
+bad = [r for r in rs if r["method"] == "" and r["result"] == "invalid"]
+assert len(nope) == 1 and len(bad) == 1, rs
+for r in nope + bad:
+    assert r["principal"] == "svc" and r["role"] == "service", r' "$T/own"
+
 stop_rosterd && ok "SIGTERM: clean exit 0" || not_ok "SIGTERM: clean exit 0"
 finish
