@@ -33,6 +33,9 @@
  * with errors), 1 when it could not start (no ids, cannot connect or
  * authenticate), 2 on a usage error.
  *
+ * SIGINT or SIGTERM ends the run early: the window then ends there,
+ * "seconds" is what was measured of it, and the rates are over that.
+ *
  * usage: loadgen --socket PATH --ids FILE --clients C --seconds S
  *                [--threads T] [--token-file F] [--warmup S]
  */
@@ -44,6 +47,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +118,15 @@ static size_t nids;
 static char *token;
 
 static pthread_barrier_t start_barrier;
+/* SIGINT or SIGTERM: end the run now and report what ran (see the top). */
+static volatile sig_atomic_t stop_now;
+#define STOP_POLL_MS 100
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_now = 1;
+}
 static struct timespec t_measure, t_end;  /* set by the main thread before the barrier */
 
 static void usage(FILE *f)
@@ -410,6 +423,7 @@ static int conn_open(struct conn *c, char *why, size_t size)
 					 "parameters", "token", token);
 		char *text = call != NULL ? json_dumps(call, JSON_COMPACT) : NULL;
 		char ebuf[ERROR_NAME_MAX];
+		json_t *reply;
 		int rc;
 
 		json_decref(call);
@@ -424,12 +438,14 @@ static int conn_open(struct conn *c, char *why, size_t size)
 			snprintf(why, size, "connection lost while authenticating");
 			goto fail;
 		}
-		c->in[len] = '\0';
-		if (strstr(c->in, "\"error\"") != NULL) {
+		reply = json_loadb(c->in, len, 0, NULL);
+		if (!json_is_object(reply) || json_object_get(reply, "error") != NULL) {
 			snprintf(why, size, "cannot authenticate: %s",
 				 reply_error(c->in, len, ebuf, sizeof(ebuf)));
+			json_decref(reply);
 			goto fail;
 		}
+		json_decref(reply);
 		reply_consume(c, len);
 	}
 	if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) {
@@ -621,7 +637,7 @@ static void *worker_run(void *arg)
 
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		now_ns = ts_ns(&t);
-		if (now_ns >= w->end)
+		if (now_ns >= w->end || stop_now)
 			break;
 		/* A connection that broke is opened again, without spinning if the daemon is gone. */
 		for (unsigned i = 0; i < w->nconns; i++)
@@ -629,6 +645,9 @@ static void *worker_run(void *arg)
 				timeout = 10;
 		if (timeout < 0 || (w->end - now_ns) / 1000000 < timeout)
 			timeout = (int)((w->end - now_ns) / 1000000) + 1;
+		/* A stop signal reaches one thread: the others see the flag this soon. */
+		if (timeout > STOP_POLL_MS)
+			timeout = STOP_POLL_MS;
 		n = epoll_wait(w->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
 		if (n < 0 && errno != EINTR) {
 			perror("loadgen: epoll_wait");
@@ -710,6 +729,7 @@ int main(int argc, char **argv)
 	uint64_t ops = 0, errors = 0, other = 0, unrecorded = 0, reconnects = 0, seed;
 	uint32_t *lat = NULL;
 	size_t nlat = 0;
+	double measured;
 	int rc = 1;
 	struct timespec now;
 	struct rusage ru;
@@ -756,6 +776,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	measured = opt_seconds;
 	if (load_ids(opt_ids) < 0 || (opt_token_file != NULL && load_token(opt_token_file) < 0))
 		goto out;
 
@@ -806,6 +827,13 @@ int main(int argc, char **argv)
 		}
 	}
 
+	{
+		struct sigaction sa = { .sa_handler = on_stop };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 	if (pthread_barrier_init(&start_barrier, NULL, opt_threads + 1) != 0) {
 		fputs("loadgen: pthread_barrier_init failed\n", stderr);
 		goto out;
@@ -823,6 +851,13 @@ int main(int argc, char **argv)
 	pthread_barrier_wait(&start_barrier);
 	for (unsigned i = 0; i < opt_threads; i++)
 		pthread_join(workers[i].thread, NULL);
+	/* Stopped early, the window ran until now (or did not start). */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (ts_ns(&now) < ts_ns(&t_end)) {
+		int64_t ran = ts_ns(&now) - ts_ns(&t_measure);
+
+		measured = ran > 0 ? (double)ran / 1e9 : 0.0;
+	}
 
 	for (unsigned i = 0; i < opt_threads; i++) {
 		const struct worker *w = &workers[i];
@@ -853,7 +888,7 @@ int main(int argc, char **argv)
 	printf("{\"clients\":%u,\"seconds\":%g,\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,"
 	       "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
 	       "\"errors\":%" PRIu64 ",\"error_names\":{",
-	       opt_clients, opt_seconds, ops, (double)ops / opt_seconds,
+	       opt_clients, measured, ops, measured > 0 ? (double)ops / measured : 0.0,
 	       pct_ms(lat, nlat, 0.50), pct_ms(lat, nlat, 0.99), pct_ms(lat, nlat, 0.999),
 	       nlat ? lat[nlat - 1] / 1e6 : 0.0, errors);
 	for (unsigned k = 0; k < nall; k++)
