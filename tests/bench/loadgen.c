@@ -539,16 +539,16 @@ static void conn_lost(struct worker *w, struct conn *c, int64_t now_ns)
 }
 
 /* (Re)open c, register it with the thread's epoll set and start its first call. */
-static int conn_start(struct worker *w, struct conn *c, int reconnect)
+static int conn_start(struct worker *w, struct conn *c)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	char why[256];
 
+	/* Open at start-up by main(); here again only after it broke. */
 	if (c->fd < 0) {
 		if (conn_open(c, why, sizeof(why)) < 0)
 			return -1;
-		if (reconnect)
-			w->reconnects++;
+		w->reconnects++;
 	}
 	ev.data.ptr = c;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0 || conn_send_get(w, c) < 0) {
@@ -629,8 +629,7 @@ static void *worker_run(void *arg)
 	w->measure = ts_ns(&t_measure);
 	w->end = ts_ns(&t_end);
 	for (unsigned i = 0; i < w->nconns; i++)
-		if (conn_start(w, &w->conns[i], 1) < 0)
-			w->conns[i].fd = -1;
+		(void)conn_start(w, &w->conns[i]);     /* one that fails is retried in the loop */
 	for (;;) {
 		int64_t now_ns;
 		int n, timeout = -1;
@@ -641,7 +640,7 @@ static void *worker_run(void *arg)
 			break;
 		/* A connection that broke is opened again, without spinning if the daemon is gone. */
 		for (unsigned i = 0; i < w->nconns; i++)
-			if (w->conns[i].fd < 0 && conn_start(w, &w->conns[i], 1) < 0)
+			if (w->conns[i].fd < 0 && conn_start(w, &w->conns[i]) < 0)
 				timeout = 10;
 		if (timeout < 0 || (w->end - now_ns) / 1000000 < timeout)
 			timeout = (int)((w->end - now_ns) / 1000000) + 1;
