@@ -22,6 +22,7 @@
 
 #include "ctl/audit-verify.h"
 #include "lib/audit-hash.h"
+#include "lib/audit-trust.h"
 
 /* ---- parsing one line ---------------------------------------------------- */
 
@@ -164,19 +165,72 @@ void audit_log_entry_clear(struct audit_log_entry *e)
 		}                               \
 	} while (0)
 
+/*
+ * Most members a line may have: the 20 of a record or checkpoint and the
+ * fields syslog-ng adds (HOST, ISODATE, PROGRAM, ...), with room to spare.
+ */
+#define AUDIT_LOG_MEMBERS_MAX 128
+
+/*
+ * A line is one flat object of strings and numbers. Say before parsing
+ * whether it has any other shape, since a parser builds a tree of it
+ * first: a 32 MiB line of nested empty objects takes jansson gigabytes.
+ * This is a bound on the input, not a parser: what passes is still parsed
+ * and checked in full.
+ */
+static const char *shape_problem(const char *p, size_t n)
+{
+	bool in_string = false, escaped = false, opened = false;
+	size_t members = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+			continue;
+		}
+		if (c == '"') {
+			in_string = true;
+		} else if (c == '{' || c == '[') {
+			if (c == '[' || opened)
+				return "a value is an object or an array";
+			opened = true;
+		} else if (c == ':' && ++members > AUDIT_LOG_MEMBERS_MAX) {
+			return "too many members";
+		}
+	}
+	return NULL;
+}
+
 int audit_log_parse_line(const char *line, size_t len, struct audit_log_entry *ret,
 			 const char **ret_why)
 {
 	struct audit_log_entry e = { 0 };
 	const char *why = NULL, *type;
 	json_error_t jerr;
-	json_t *o;
+	json_t *o = NULL;
 	int r = 0;
 
+	why = shape_problem(line, len);
+	if (why != NULL) {
+		r = -EBADMSG;
+		goto out;
+	}
 	/* Duplicate keys refused: one line must not say two things. */
 	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL) {
-		why = "not valid JSON";
+		/*
+		 * jansson's own text may quote the line, which is never
+		 * printed; this one is its fixed wording for a repeated key.
+		 */
+		why = strstr(jerr.text, "duplicate object key") != NULL
+			? "a member appears twice" : "not valid JSON";
 		r = -EBADMSG;
 		goto out;
 	}
@@ -263,12 +317,12 @@ out:
 struct seen {
 	int64_t seq;                    /* 0: empty slot */
 	unsigned char hash[32];
+	bool signed_by_cp;              /* a checkpoint naming it has verified */
 };
 
 struct verifier {
 	/* Trusted keys: the caller's, then those that trusted key rolls named. */
-	unsigned char trusted[AUDIT_PUBKEYS_MAX + 64][32];
-	size_t n_trusted;
+	struct audit_trust trust;
 	bool allow_partial;
 	struct audit_verify_report rep;
 	bool started;
@@ -380,40 +434,60 @@ void audit_log_entry_hash(const struct audit_log_entry *e, unsigned char out[32]
 	audit_hash(e->prev_hash, &f, out);
 }
 
-/* A verified checkpoint met its record: compare the hashes. Returns false on a problem. */
-static bool checkpoint_matches(struct verifier *v, int64_t seq, const unsigned char hash[32],
-			       const unsigned char record_hash[32], int64_t line)
+/*
+ * A verified checkpoint met its record (rec, in the window): compare the
+ * hashes. Returns false on a problem.
+ */
+static bool checkpoint_matches(struct verifier *v, const unsigned char hash[32],
+			       struct seen *rec, int64_t line)
 {
-	if (sodium_memcmp(hash, record_hash, 32) != 0) {
-		fail(v, AUDIT_VERIFY_CHECKPOINT_MISMATCH, seq, line,
-		     "the checkpoint at seq %" PRId64 " signs another hash than record %"
-		     PRId64 "'s: the record or the records before it were altered", seq, seq);
+	int64_t seq = rec->seq, lo;
+
+	if (sodium_memcmp(hash, rec->hash, 32) != 0) {
+		/*
+		 * The chain up to the last checkpoint that verified is proven;
+		 * the record altered (its hash and those after it recomputed)
+		 * is one of those after it, up to this one.
+		 */
+		lo = v->rep.last_checkpoint_seq < seq ? v->rep.last_checkpoint_seq + 1 : seq;
+		if (lo < v->rep.first_seq)
+			lo = v->rep.first_seq;
+		if (lo == seq)
+			fail(v, AUDIT_VERIFY_CHECKPOINT_MISMATCH, seq, line,
+			     "the checkpoint at seq %" PRId64 " signs another hash than record %"
+			     PRId64 "'s: that record was altered", seq, seq);
+		else
+			fail(v, AUDIT_VERIFY_CHECKPOINT_MISMATCH, lo, line,
+			     "the checkpoint at seq %" PRId64 " signs another hash than record %"
+			     PRId64 "'s: one of records %" PRId64 "..%" PRId64 " was altered "
+			     "(the checkpoint before them verified)", seq, seq, lo, seq);
+		/* What is proven ends before them. */
+		if (v->rep.last_seq >= lo) {
+			v->rep.records -= v->rep.last_seq - lo + 1;
+			v->rep.last_seq = lo - 1;
+		}
 		return false;
 	}
-	if (seq > v->rep.last_checkpoint_seq) {
-		v->rep.last_checkpoint_seq = seq;
-		v->rep.checkpoints++;
-	} else {
+	if (rec->signed_by_cp) {
 		v->rep.redelivered++;
+		return true;
 	}
+	rec->signed_by_cp = true;
+	v->rep.checkpoints++;
+	if (seq > v->rep.last_checkpoint_seq)
+		v->rep.last_checkpoint_seq = seq;
 	return true;
-}
-
-static bool is_trusted(const struct verifier *v, const unsigned char *pk)
-{
-	for (size_t i = 0; i < v->n_trusted; i++)
-		if (sodium_memcmp(v->trusted[i], pk, 32) == 0)
-			return true;
-	return false;
 }
 
 static bool on_checkpoint(struct verifier *v, const struct audit_log_entry *e, int64_t line)
 {
 	unsigned char msg[AUDIT_KEYROLL_MSG_BYTES];
+	const char *why = NULL;
 	size_t len;
 	struct seen *s;
+	int r;
 
-	if (!is_trusted(v, e->pubkey)) {
+	if (!audit_trust_knows(&v->trust, e->pubkey)) {
 		fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
 		     "the checkpoint at seq %" PRId64 " was made with another key than the "
 		     "audit public keys given (or named by a key roll before it)", e->seq);
@@ -433,19 +507,27 @@ static bool on_checkpoint(struct verifier *v, const struct audit_log_entry *e, i
 		     e->seq);
 		return false;
 	}
-	/* A key roll signed by a trusted key: the key it names is trusted from here on. */
-	if (e->has_next_pubkey && !is_trusted(v, e->next_pubkey)) {
-		if (v->n_trusted == sizeof(v->trusted) / sizeof(v->trusted[0])) {
-			fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
-			     "more key rolls than a registry can make (at seq %" PRId64 ")", e->seq);
-			return false;
-		}
-		memcpy(v->trusted[v->n_trusted++], e->next_pubkey, 32);
+	/*
+	 * Signed by a known key, but is that key in force at this seq? A key
+	 * roll signed by one also makes the key it names trusted from here on.
+	 */
+	r = audit_trust_checkpoint(&v->trust, e->seq, e->pubkey,
+				   e->has_next_pubkey ? e->next_pubkey : NULL, &why);
+	if (r == -E2BIG) {
+		fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
+		     "more key rolls than a registry can make (at seq %" PRId64 ")", e->seq);
+		return false;
+	}
+	if (r < 0) {
+		fail(v, AUDIT_VERIFY_WRONG_KEY, e->seq, line,
+		     "the %s at seq %" PRId64 " does not count: %s",
+		     e->has_next_pubkey ? "key roll" : "checkpoint", e->seq, why);
+		return false;
 	}
 	if (v->started && e->seq <= v->rep.last_seq) {
 		s = window_find(v, e->seq);
 		if (s != NULL)
-			return checkpoint_matches(v, e->seq, e->hash, s->hash, line);
+			return checkpoint_matches(v, e->hash, s, line);
 		if (e->seq < v->rep.first_seq)
 			return true;    /* a rotated-away record: nothing to compare with */
 		fail(v, AUDIT_VERIFY_REORDERED, e->seq, line,
@@ -477,7 +559,11 @@ static bool on_checkpoint(struct verifier *v, const struct audit_log_entry *e, i
 	return true;
 }
 
-/* After a gap [lo, hi] at line: is one of the missing records further on (reordered)? */
+/*
+ * After a gap [lo, hi] at line: is record lo, the first one missing, further
+ * on (reordered) or nowhere (deleted)? Only lo is looked for: a later record
+ * of the gap found first says nothing of where lo went.
+ */
 static void classify_gap(struct verifier *v, FILE *f, int64_t lo, int64_t hi, int64_t line,
 			 int64_t seen_seq)
 {
@@ -493,11 +579,11 @@ static void classify_gap(struct verifier *v, FILE *f, int64_t lo, int64_t hi, in
 		at++;
 		if (r < 0 || audit_log_parse_line(v->line, len, &e, NULL) < 0)
 			continue;
-		if (e.type == AUDIT_LOG_RECORD && e.seq >= lo && e.seq <= hi) {
+		if (e.type == AUDIT_LOG_RECORD && e.seq == lo) {
 			fail(v, AUDIT_VERIFY_REORDERED, lo, line,
 			     "record %" PRId64 " is out of order: expected at line %" PRId64
 			     " (which holds record %" PRId64 "), found at line %" PRId64,
-			     e.seq, line, seen_seq, at);
+			     lo, line, seen_seq, at);
 			audit_log_entry_clear(&e);
 			return;
 		}
@@ -522,9 +608,19 @@ static bool on_record(struct verifier *v, FILE *f, const struct audit_log_entry 
 
 	audit_log_entry_hash(e, h);
 	if (sodium_memcmp(h, e->hash, 32) != 0) {
-		fail(v, AUDIT_VERIFY_EDITED, e->seq, line,
-		     "record %" PRId64 "'s hash does not match its fields: the record was edited",
-		     e->seq);
+		/*
+		 * The seq is one of the fields that may have been edited: past
+		 * the next one expected, name the one expected there.
+		 */
+		if (v->started && e->seq > v->rep.last_seq + 1)
+			fail(v, AUDIT_VERIFY_EDITED, v->rep.last_seq + 1, line,
+			     "line %" PRId64 " holds a record whose hash does not match its "
+			     "fields, where record %" PRId64 " was expected: it was edited "
+			     "(its seq says %" PRId64 ")", line, v->rep.last_seq + 1, e->seq);
+		else
+			fail(v, AUDIT_VERIFY_EDITED, e->seq, line,
+			     "record %" PRId64 "'s hash does not match its fields: the record "
+			     "was edited", e->seq);
 		return false;
 	}
 	if (!v->started) {
@@ -568,12 +664,20 @@ static bool on_record(struct verifier *v, FILE *f, const struct audit_log_entry 
 	} else if (sodium_memcmp(e->prev_hash, v->last_hash, 32) != 0) {
 		/*
 		 * The record itself is consistent, so the one before was
-		 * rewritten with a recomputed hash (or this one's link was).
+		 * rewritten with a recomputed hash, or this one's link was.
+		 * A checkpoint that verified on the one before proves it.
 		 */
-		fail(v, AUDIT_VERIFY_BROKEN_LINK, v->rep.last_seq, line,
-		     "record %" PRId64 " does not link to record %" PRId64 "'s hash: "
-		     "record %" PRId64 " was altered and its hash recomputed",
-		     e->seq, v->rep.last_seq, v->rep.last_seq);
+		if (v->rep.last_checkpoint_seq >= v->rep.last_seq)
+			fail(v, AUDIT_VERIFY_BROKEN_LINK, e->seq, line,
+			     "record %" PRId64 " does not link to record %" PRId64 "'s hash, "
+			     "which a checkpoint signs: record %" PRId64 " was altered and its "
+			     "hash recomputed", e->seq, v->rep.last_seq, e->seq);
+		else
+			fail(v, AUDIT_VERIFY_BROKEN_LINK, v->rep.last_seq, line,
+			     "record %" PRId64 " does not link to record %" PRId64 "'s hash: "
+			     "record %" PRId64 " was altered and its hash recomputed (or record %"
+			     PRId64 "'s link was)", e->seq, v->rep.last_seq, v->rep.last_seq,
+			     e->seq);
 		return false;
 	}
 	v->rep.records++;
@@ -582,14 +686,24 @@ static bool on_record(struct verifier *v, FILE *f, const struct audit_log_entry 
 	s = &v->window[(uint64_t)e->seq % AUDIT_VERIFY_WINDOW];
 	s->seq = e->seq;
 	memcpy(s->hash, e->hash, 32);
+	s->signed_by_cp = false;
 	for (int i = 0; i < v->n_pending; i++)
 		if (v->pending[i].seq == e->seq) {
 			struct seen p = v->pending[i];
 
 			v->pending[i] = v->pending[--v->n_pending];
-			return checkpoint_matches(v, p.seq, p.hash, e->hash, line);
+			return checkpoint_matches(v, p.hash, s, line);
 		}
 	return true;
+}
+
+/* " (after record N)" for a damaged line's report, or "" before the first record. */
+static const char *after_record(const struct verifier *v, char *buf, size_t size)
+{
+	if (v->rep.last_seq == 0)
+		return "";
+	snprintf(buf, size, " (after record %" PRId64 ")", v->rep.last_seq);
+	return buf;
 }
 
 static int verify_log(struct verifier *vp, FILE *log, const struct audit_verify_opts *opts,
@@ -609,15 +723,22 @@ static int verify_log(struct verifier *vp, FILE *log, const struct audit_verify_
 	for (;;) {
 		struct audit_log_entry e;
 		const char *why = "malformed";
+		char after[48];
 		bool good;
 
 		r = read_line(vp, log, &len);
 		if (r == 0)
 			break;
 		line++;
+		/*
+		 * Which seq a damaged line held is unknown (it may be a
+		 * re-delivery, or a checkpoint): no first bad seq is named,
+		 * only the line and the last record verified before it.
+		 */
 		if (r == -E2BIG) {
-			fail(vp, AUDIT_VERIFY_BAD_LINE, vp->rep.last_seq + 1, line,
-			     "line %" PRId64 " is longer than %d bytes", line, AUDIT_LOG_LINE_MAX);
+			fail(vp, AUDIT_VERIFY_BAD_LINE, 0, line,
+			     "line %" PRId64 "%s is longer than %d bytes", line,
+			     after_record(vp, after, sizeof(after)), AUDIT_LOG_LINE_MAX);
 			break;
 		}
 		if (r < 0)
@@ -629,9 +750,9 @@ static int verify_log(struct verifier *vp, FILE *log, const struct audit_verify_
 		if (r == -ENOMEM)
 			goto out;
 		if (r < 0) {
-			/* The seq it is expected to hold: the best a damaged line allows. */
-			fail(vp, AUDIT_VERIFY_BAD_LINE, vp->rep.last_seq + 1, line,
-			     "line %" PRId64 " is not a valid audit entry: %s", line, why);
+			fail(vp, AUDIT_VERIFY_BAD_LINE, 0, line,
+			     "line %" PRId64 "%s is not a valid audit entry: %s", line,
+			     after_record(vp, after, sizeof(after)), why);
 			break;
 		}
 		good = e.type == AUDIT_LOG_RECORD ? on_record(vp, log, &e, line)
@@ -659,6 +780,22 @@ static int verify_log(struct verifier *vp, FILE *log, const struct audit_verify_
 
 		vp->rep.unsigned_tail = vp->rep.last_seq > signed_to ? vp->rep.last_seq - signed_to : 0;
 	}
+	/*
+	 * Anyone can compute a chain of hashes: without a checkpoint signed
+	 * by the audit key, nothing shows that the registry wrote these
+	 * records rather than whoever made the file.
+	 */
+	if (vp->rep.ok && vp->rep.checkpoints == 0)
+		fail(vp, AUDIT_VERIFY_UNSIGNED, vp->rep.first_seq, 0,
+		     "no checkpoint in the log verifies: its %" PRId64 " records are chained, "
+		     "but nothing signed by the audit key vouches for them", vp->rep.records);
+	else if (vp->rep.ok && opts != NULL && opts->limit_unsigned &&
+		 vp->rep.unsigned_tail > opts->max_unsigned)
+		fail(vp, AUDIT_VERIFY_UNSIGNED, vp->rep.last_seq - vp->rep.unsigned_tail + 1, 0,
+		     "%" PRId64 " records after the last checkpoint (seq %" PRId64 "..%" PRId64
+		     ") are not signed, more than the %" PRId64 " allowed",
+		     vp->rep.unsigned_tail, vp->rep.last_seq - vp->rep.unsigned_tail + 1,
+		     vp->rep.last_seq, opts->max_unsigned);
 	*ret = vp->rep;
 	r = 0;
 out:
@@ -678,9 +815,9 @@ int audit_verify_log_keys(FILE *log, const unsigned char (*keys)[32], size_t n_k
 	vp = calloc(1, sizeof(*vp));
 	if (vp == NULL)
 		return -ENOMEM;
-	memcpy(vp->trusted, keys, n_keys * 32);
-	vp->n_trusted = n_keys;
-	r = verify_log(vp, log, opts, ret);
+	r = audit_trust_init(&vp->trust, keys, n_keys);
+	if (r == 0)
+		r = verify_log(vp, log, opts, ret);
 	free(vp);
 	return r;
 }
@@ -769,6 +906,8 @@ const char *audit_verify_problem_name(enum audit_verify_problem p)
 		return "head_missing";
 	case AUDIT_VERIFY_EMPTY:
 		return "empty";
+	case AUDIT_VERIFY_UNSIGNED:
+		return "unsigned";
 	}
 	return "unknown";
 }
@@ -797,11 +936,10 @@ void audit_verify_print(FILE *f, const struct audit_verify_report *r)
 		fprintf(f, "note: the log starts at seq %" PRId64 "; records before it are not "
 			"in this file\n", r->first_seq);
 	if (r->ok && r->unsigned_tail > 0)
-		fprintf(f, "note: %" PRId64 " records after %s (seq %" PRId64 "..%" PRId64 ") are "
-			"not signed yet: cutting them off could not be detected\n",
-			r->unsigned_tail,
-			r->last_checkpoint_seq > 0 ? "the last checkpoint" : "the start, no checkpoint",
-			r->last_seq - r->unsigned_tail + 1, r->last_seq);
+		fprintf(f, "note: the %" PRId64 " records after the last checkpoint (seq %" PRId64
+			"..%" PRId64 ") are chained but not signed yet: whoever held the file could "
+			"have altered, added or cut them off unseen\n",
+			r->unsigned_tail, r->last_seq - r->unsigned_tail + 1, r->last_seq);
 	if (r->redelivered > 0)
 		fprintf(f, "note: %" PRId64 " identical re-deliveries ignored\n", r->redelivered);
 }

@@ -9,8 +9,10 @@
  * a record hash that is in the file. Edits, deletions, reordering, foreign
  * checkpoints and truncation before the last checkpoint are reported with
  * the first bad sequence number. Records after the last checkpoint are
- * chained but unsigned: cutting them off cannot be detected, and the report
- * says how many there are.
+ * chained but unsigned: whoever held the file could have altered, added or
+ * cut them off unseen, so the report says how many there are (and a limit
+ * can make them fail it); a log in which no checkpoint verifies proves
+ * nothing about who wrote it, and fails.
  *
  * A shipper resends after reconnecting, so a record may appear again later
  * with the very same contents; such re-deliveries (within the last
@@ -123,6 +125,7 @@ enum audit_verify_problem {
 	AUDIT_VERIFY_TRUNCATED,         /* records a checkpoint covers are missing at the end */
 	AUDIT_VERIFY_HEAD_MISSING,      /* the log does not start at seq 1 */
 	AUDIT_VERIFY_EMPTY,             /* no record at all */
+	AUDIT_VERIFY_UNSIGNED,          /* no checkpoint verified, or a longer unsigned tail than allowed */
 };
 
 struct audit_verify_opts {
@@ -131,6 +134,13 @@ struct audit_verify_opts {
 	 * record's prev_hash is then taken as given.
 	 */
 	bool allow_partial;
+	/*
+	 * Fail if more than max_unsigned records follow the last verified
+	 * checkpoint (when limit_unsigned): records no signature covers could
+	 * have been altered, added or cut off by whoever held the file.
+	 */
+	bool limit_unsigned;
+	int64_t max_unsigned;
 };
 
 struct audit_verify_report {

@@ -299,7 +299,8 @@ out:
 }
 
 /* audit verify --log FILE --pubkey FILE: the shipped copy, offline. */
-static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_path)
+static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_path,
+		      const struct audit_verify_opts *opts)
 {
 	struct audit_verify_report rep;
 	unsigned char pk[AUDIT_PUBKEYS_MAX][32];
@@ -318,7 +319,7 @@ static int verify_log(struct ctl_ctx *ctx, const char *log_path, const char *pk_
 		ctl_warnx("%s: %s", log_path, strerror(errno));
 		return CTL_EXIT_FAIL;
 	}
-	r = audit_verify_log_keys(f, (const unsigned char (*)[32])pk, n_pk, NULL, &rep);
+	r = audit_verify_log_keys(f, (const unsigned char (*)[32])pk, n_pk, opts, &rep);
 	fclose(f);
 	if (r < 0) {
 		ctl_warnx("%s: %s", log_path, strerror(-r));
@@ -344,9 +345,11 @@ static int cmd_verify(struct ctl_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "log", required_argument, NULL, 'l' },
 		{ "pubkey", required_argument, NULL, 'k' },
+		{ "max-unsigned", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct audit_verify_opts vopts = { 0 };
 	const char *log_path = NULL, *pk_path = NULL;
 	int c;
 
@@ -358,16 +361,27 @@ static int cmd_verify(struct ctl_ctx *ctx, int argc, char **argv)
 		case 'k':
 			pk_path = optarg;
 			break;
+		case 'u': {
+			long long n;
+
+			if (ctl_parse_int("--max-unsigned", optarg, 0, INT64_MAX, &n) < 0)
+				return CTL_EXIT_USAGE;
+			vopts.max_unsigned = n;
+			vopts.limit_unsigned = true;
+			break;
+		}
 		case 'h':
 			return ctl_help(ctx);
 		default:
 			return ctl_usage(ctx);
 		}
 	}
-	if (optind != argc || (log_path == NULL) != (pk_path == NULL))
+	/* The limit is about a shipped copy; the daemon's own chain has no unsigned tail to fear. */
+	if (optind != argc || (log_path == NULL) != (pk_path == NULL) ||
+	    (vopts.limit_unsigned && log_path == NULL))
 		return ctl_usage(ctx);
 	if (log_path != NULL)
-		return verify_log(ctx, log_path, pk_path);
+		return verify_log(ctx, log_path, pk_path, &vopts);
 	return cmd_verify_daemon(ctx, argc, argv);
 }
 
@@ -535,7 +549,7 @@ static int cmd_tail(struct ctl_ctx *ctx, int argc, char **argv)
 const struct ctl_cmd ctl_audit_cmds[] = {
 	{ "audit", "query", FILTERS, cmd_query },
 	{ "audit", "export", "--out FILE " FILTERS, cmd_export },
-	{ "audit", "verify", "[--log FILE --pubkey FILE]", cmd_verify },
+	{ "audit", "verify", "[--log FILE --pubkey FILE [--max-unsigned N]]", cmd_verify },
 	{ "audit", "pubkey", "[--all]", cmd_pubkey },
 	{ "audit", "checkpoint", "", cmd_checkpoint },
 	{ "audit", "tail", "[--after SEQ]", cmd_tail },

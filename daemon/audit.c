@@ -23,6 +23,7 @@
 #include "daemon/store.h"
 #include "daemon/util.h"
 #include "lib/audit-hash.h"
+#include "lib/audit-trust.h"
 
 struct audit {
 	uv_loop_t *loop;
@@ -843,8 +844,7 @@ void audit_stop(struct audit *a)
  */
 struct verify {
 	/* The keys trusted so far: the caller's, and those key rolls signed by them named. */
-	unsigned char (*trusted)[32];
-	size_t n_trusted;
+	struct audit_trust trust;
 	int64_t checkpoints;
 	int64_t *cp_seq;
 	unsigned char (*cp_hash)[32];
@@ -884,33 +884,13 @@ static int bad_range(struct vrange *r, int64_t seq, const char *why)
 	return 1;
 }
 
-static bool trusted(const struct verify *v, const unsigned char *pk)
-{
-	for (size_t i = 0; i < v->n_trusted; i++)
-		if (sodium_memcmp(v->trusted[i], pk, 32) == 0)
-			return true;
-	return false;
-}
-
-static int trust(struct verify *v, const unsigned char *pk)
-{
-	void *p;
-
-	if (trusted(v, pk))
-		return 0;
-	if ((p = realloc(v->trusted, (v->n_trusted + 1) * sizeof(*v->trusted))) == NULL)
-		return -ENOMEM;
-	v->trusted = p;
-	memcpy(v->trusted[v->n_trusted++], pk, 32);
-	return 0;
-}
-
 static int verify_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
 		     const unsigned char *pubkey, const unsigned char *sig,
 		     const unsigned char *next_pubkey, void *data)
 {
 	struct verify *v = data;
 	unsigned char msg[AUDIT_KEYROLL_MSG_BYTES];
+	const char *why;
 	size_t len;
 	void *p;
 	int r;
@@ -925,10 +905,17 @@ static int verify_cp(int64_t seq, int64_t time_us, const unsigned char *hash,
 	if (crypto_sign_verify_detached(sig, msg, len, pubkey) != 0)
 		return bad(v, seq, next_pubkey ? "a key roll's signature does not verify"
 					       : "a checkpoint's signature does not verify");
-	if (!trusted(v, pubkey))
+	if (!audit_trust_knows(&v->trust, pubkey))
 		return bad(v, seq, "a checkpoint is signed by a key that is not this registry's");
-	/* Checkpoints come in seq order: a key is trusted from its roll on. */
-	if (next_pubkey != NULL && (r = trust(v, next_pubkey)) < 0)
+	/*
+	 * Checkpoints come in seq order: a key is trusted from its roll on,
+	 * and the key it replaced up to that roll once the new one signs.
+	 */
+	r = audit_trust_checkpoint(&v->trust, seq, pubkey, next_pubkey, &why);
+	if (r == -EPERM)
+		return bad(v, seq, next_pubkey ? "a key roll is signed by a retired audit key"
+					       : "a checkpoint is signed by a retired audit key");
+	if (r < 0)
 		return r;
 	if ((p = realloc(v->cp_seq, (v->n_cp + 1) * sizeof(*v->cp_seq))) == NULL)
 		return -ENOMEM;
@@ -1030,8 +1017,7 @@ static int verify_start(struct store *s, const unsigned char (*pubkeys)[32], siz
 	int r = 0;
 
 	memset(v, 0, sizeof(*v));
-	for (size_t i = 0; r == 0 && i < n_pubkeys; i++)
-		r = trust(v, pubkeys[i]);
+	r = audit_trust_init(&v->trust, pubkeys, n_pubkeys);
 	if (r == 0)
 		r = store_audit_walk_range(s, 1, INT64_MAX, NULL, verify_cp, v);
 	if (r == 0)
@@ -1070,12 +1056,11 @@ static int verify_finish(struct verify *v, struct vrange *ranges, size_t n, int 
 	if (r == 0 && v->n_cp > 0 && n > 0 && v->cp_seq[v->n_cp - 1] > ranges[n - 1].to)
 		r = bad(v, v->cp_seq[v->n_cp - 1], "a signed checkpoint covers records that are gone "
 			"(the chain was truncated)");
-	if (r == 0 && current != NULL && !trusted(v, current))
+	if (r == 0 && current != NULL && !audit_trust_knows(&v->trust, current))
 		r = bad(v, n > 0 ? ranges[n - 1].to : 0, "the audit key in use was never announced by "
 			"a key roll in the chain");
 	free(v->cp_seq);
 	free(v->cp_hash);
-	free(v->trusted);
 	if (r < 0)
 		return r;
 	memset(ret, 0, sizeof(*ret));

@@ -26,6 +26,7 @@
 #include "ctl/audit-verify.h"
 #include "daemon/shipper.h"         /* SHIP_SAFE_BYTE: the encoder's rule */
 #include "lib/audit-hash.h"
+#include "lib/audit-trust.h"
 
 /* --- making logs ----------------------------------------------------------- */
 
@@ -718,10 +719,33 @@ START_TEST(test_verify_unsigned_tail_reported)
 	ck_assert_int_eq(rep.last_checkpoint_seq, 20);
 	ck_assert_int_eq(rep.unsigned_tail, 5);
 	tlog_free(&t);
+	/*
+	 * No checkpoint at all: anyone can compute a chain, so nothing shows
+	 * the registry wrote it, whatever key is given.
+	 */
 	tlog_make(&t, 5, 0, false);
-	verify_expect(&t, AUDIT_VERIFY_OK, 0, &rep);
+	verify_expect(&t, AUDIT_VERIFY_UNSIGNED, 1, &rep);
 	ck_assert_int_eq(rep.unsigned_tail, 5);
 	ck_assert_int_eq(rep.checkpoints, 0);
+	tlog_free(&t);
+}
+END_TEST
+
+/* --max-unsigned: a longer tail than allowed fails, naming its first record. */
+START_TEST(test_verify_max_unsigned)
+{
+	struct audit_verify_opts strict = { .limit_unsigned = true, .max_unsigned = 4 };
+	struct audit_verify_opts enough = { .limit_unsigned = true, .max_unsigned = 5 };
+	struct tlog t;
+	struct audit_verify_report rep;
+
+	keys_init();
+	tlog_make(&t, 25, 10, false);
+	ck_assert_int_eq(run_verify(&t, NULL, &strict, &rep), 0);
+	ck_assert_int_eq(rep.problem, AUDIT_VERIFY_UNSIGNED);
+	ck_assert_int_eq(rep.first_bad_seq, 21);
+	ck_assert_int_eq(run_verify(&t, NULL, &enough, &rep), 0);
+	ck_assert_int_eq(rep.ok, 1);
 	tlog_free(&t);
 }
 END_TEST
@@ -773,8 +797,11 @@ START_TEST(test_verify_rewritten_tail_caught_by_checkpoint)
 	int i;
 
 	keys_init();
-	tlog_make(&t, 10, 0, true);   /* checkpoint at 10 */
-	/* Rewrite records 9 and 10 with a consistent chain: only the signature tells. */
+	tlog_make(&t, 10, 5, true);   /* checkpoints at 5 and 10 */
+	/*
+	 * Rewrite records 9 and 10 with a consistent chain: only the signature
+	 * tells, and it tells that one of those after the checkpoint at 5 was.
+	 */
 	t.rec[9].f.principal = "mallory";
 	for (int s = 9; s <= 10; s++) {
 		memcpy(prev, t.rec[s - 1].hash, 32);
@@ -784,7 +811,11 @@ START_TEST(test_verify_rewritten_tail_caught_by_checkpoint)
 		free(t.line[i]);
 		t.line[i] = record_line(&t.rec[s]);
 	}
-	verify_expect(&t, AUDIT_VERIFY_CHECKPOINT_MISMATCH, 10, &rep);
+	verify_expect(&t, AUDIT_VERIFY_CHECKPOINT_MISMATCH, 6, &rep);
+	ck_assert_ptr_nonnull(strstr(rep.reason, "one of records 6..10"));
+	/* What is proven stops at the checkpoint before. */
+	ck_assert_int_eq(rep.last_seq, 5);
+	ck_assert_int_eq(rep.records, 5);
 	tlog_free(&t);
 }
 END_TEST
@@ -971,6 +1002,240 @@ START_TEST(test_verify_wrong_key_and_bad_signature)
 }
 END_TEST
 
+
+/* A key roll: a checkpoint at seq signed with key_sk naming next_pk. */
+static char *keyroll_line(int64_t seq, const unsigned char hash[32], int64_t time_us,
+			  const unsigned char *key_pk, const unsigned char *key_sk,
+			  const unsigned char *next_pk)
+{
+	unsigned char msg[AUDIT_KEYROLL_MSG_BYTES], sig[64];
+	char h[129];
+	json_t *o = json_object();
+
+	audit_keyroll_message(seq, hash, time_us, next_pk, msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), key_sk);
+	set_str(o, "type", "checkpoint");
+	set_int(o, "seq", seq);
+	set_int(o, "time_us", time_us);
+	set_str(o, "hash", hex(hash, 32, h));
+	set_str(o, "pubkey", hex(key_pk, 32, h));
+	set_str(o, "sig", hex(sig, 64, h));
+	set_str(o, "next_pubkey", hex(next_pk, 32, h));
+	set_header(o, "CHECKPOINT");
+	return dump(o);
+}
+
+/* The rules of lib/audit-trust.c, one checkpoint at a time. */
+START_TEST(test_trust_retires_a_rolled_key)
+{
+	unsigned char a[32], b[32], c[32], n[32];
+	struct audit_trust t;
+	const char *why = NULL;
+
+	memset(a, 1, 32);
+	memset(b, 2, 32);
+	memset(c, 3, 32);
+	memset(n, 4, 32);
+	ck_assert_int_eq(audit_trust_init(&t, (const unsigned char (*)[32])a, 1), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 3, b, NULL, &why), -EPERM);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 5, a, b, &why), 0);     /* roll A -> B */
+	/* B has not signed yet: A may still (a crash before the keyring was written). */
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 8, a, NULL, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 10, b, NULL, &why), 0);
+	/* Now A is retired at 5: nothing later, no other roll; the same roll again is fine. */
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 12, a, NULL, &why), -EPERM);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 4, a, NULL, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 5, a, b, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 5, a, c, &why), -EPERM);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 4, a, c, &why), -EPERM);
+	ck_assert_int_eq(audit_trust_knows(&t, c), 0);
+	/* B rolls to C; C signs; B is retired at 20. */
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 20, b, c, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 25, c, NULL, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 22, b, NULL, &why), -EPERM);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 20, b, NULL, &why), 0);
+	/* A roll to a key already in the chain, or to itself, hands nothing on. */
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 30, c, a, &why), -EPERM);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 31, c, c, &why), -EPERM);
+
+	/* The crash case: A -> N never took effect; A rolls again, to B, which signs. */
+	ck_assert_int_eq(audit_trust_init(&t, (const unsigned char (*)[32])a, 1), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 5, a, n, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 8, a, NULL, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 9, a, b, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 10, b, NULL, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 9, a, NULL, &why), 0);
+	ck_assert_int_eq(audit_trust_checkpoint(&t, 11, a, NULL, &why), -EPERM);
+	ck_assert_int_eq(audit_trust_init(&t, NULL, 0), -EINVAL);
+}
+END_TEST
+
+/*
+ * A stolen retired key: after a roll whose new key has signed, the old key
+ * can neither sign a later checkpoint nor roll trust on to a key of its own.
+ */
+START_TEST(test_verify_retired_key_signs_nothing_later)
+{
+	unsigned char bpk[32], bsk[64], cpk[32], csk[64];
+	struct tlog t;
+	struct audit_verify_report rep;
+
+	keys_init();
+	crypto_sign_keypair(bpk, bsk);
+	crypto_sign_keypair(cpk, csk);
+	for (int bad = 0; bad < 3; bad++) {
+		tlog_make(&t, 12, 0, false);
+		insert_line(&t, find_line(&t, 5, false) + 1,
+			    keyroll_line(5, t.rec[5].hash, 7, pk, sk, bpk));
+		insert_line(&t, find_line(&t, 8, false) + 1,
+			    checkpoint_line_with(8, t.rec[8].hash, 9, bpk, bsk));
+		if (bad == 0)           /* the new key signs on: clean */
+			insert_line(&t, find_line(&t, 12, false) + 1,
+				    checkpoint_line_with(12, t.rec[12].hash, 13, bpk, bsk));
+		else if (bad == 1)      /* the old key signs after its successor did */
+			insert_line(&t, find_line(&t, 12, false) + 1,
+				    checkpoint_line_with(12, t.rec[12].hash, 13, pk, sk));
+		else                    /* the old key rolls to a key of the thief's */
+			insert_line(&t, find_line(&t, 10, false) + 1,
+				    keyroll_line(10, t.rec[10].hash, 11, pk, sk, cpk));
+		if (bad == 0) {
+			verify_expect(&t, AUDIT_VERIFY_OK, 0, &rep);
+			ck_assert_int_eq(rep.checkpoints, 3);
+		} else {
+			verify_expect(&t, AUDIT_VERIFY_WRONG_KEY, bad == 1 ? 12 : 10, &rep);
+			ck_assert_ptr_nonnull(strstr(rep.reason, "retired"));
+		}
+		tlog_free(&t);
+	}
+}
+END_TEST
+
+/* A checkpoint delivered late is a checkpoint verified, not a re-delivery. */
+START_TEST(test_verify_late_checkpoint_counted)
+{
+	struct tlog t;
+	struct audit_verify_report rep;
+	int i;
+
+	keys_init();
+	tlog_make(&t, 20, 5, false);
+	i = find_line(&t, 10, true);
+	add_line(&t, strdup(t.line[i]));
+	remove_line(&t, i);
+	verify_expect(&t, AUDIT_VERIFY_OK, 0, &rep);
+	ck_assert_int_eq(rep.checkpoints, 4);
+	ck_assert_int_eq(rep.redelivered, 0);
+	/* And one delivered twice is counted once. */
+	add_line(&t, strdup(t.line[find_line(&t, 15, true)]));
+	verify_expect(&t, AUDIT_VERIFY_OK, 0, &rep);
+	ck_assert_int_eq(rep.checkpoints, 4);
+	ck_assert_int_eq(rep.redelivered, 1);
+	tlog_free(&t);
+}
+END_TEST
+
+/*
+ * A record whose prev_hash was changed (and its hash recomputed) right
+ * after a checkpoint: the checkpoint proves the record before, so the
+ * record itself is named.
+ */
+START_TEST(test_verify_link_after_checkpoint_names_the_record)
+{
+	struct tlog t;
+	struct audit_verify_report rep;
+	int i;
+
+	keys_init();
+	tlog_make(&t, 12, 5, true);
+	memset(t.rec[6].prev, 0, 32);
+	audit_hash(t.rec[6].prev, &t.rec[6].f, t.rec[6].hash);
+	i = find_line(&t, 6, false);
+	free(t.line[i]);
+	t.line[i] = record_line(&t.rec[6]);
+	verify_expect(&t, AUDIT_VERIFY_BROKEN_LINK, 6, &rep);
+	tlog_free(&t);
+	/* Without a checkpoint on the one before, either may be at fault: the earlier is named. */
+	tlog_make(&t, 12, 0, true);
+	memset(t.rec[6].prev, 0, 32);
+	audit_hash(t.rec[6].prev, &t.rec[6].f, t.rec[6].hash);
+	i = find_line(&t, 6, false);
+	free(t.line[i]);
+	t.line[i] = record_line(&t.rec[6]);
+	verify_expect(&t, AUDIT_VERIFY_BROKEN_LINK, 5, &rep);
+	tlog_free(&t);
+}
+END_TEST
+
+/* Two records swapped far apart: the first one out of place is named, where it is. */
+START_TEST(test_verify_swap_names_the_first_record)
+{
+	struct tlog t;
+	struct audit_verify_report rep;
+	int a, b;
+	char *tmp, line[32];
+
+	keys_init();
+	tlog_make(&t, 30, 0, true);
+	a = find_line(&t, 10, false);
+	b = find_line(&t, 20, false);
+	tmp = t.line[a];
+	t.line[a] = t.line[b];
+	t.line[b] = tmp;
+	verify_expect(&t, AUDIT_VERIFY_REORDERED, 10, &rep);
+	snprintf(line, sizeof(line), "found at line %d", b + 1);
+	ck_assert_msg(strstr(rep.reason, "record 10 is out of order") && strstr(rep.reason, line),
+		      "%s", rep.reason);
+	tlog_free(&t);
+}
+END_TEST
+
+/* An edited seq (hash not recomputed) names the record expected there, not the seq written. */
+START_TEST(test_verify_edited_seq_names_the_expected_record)
+{
+	struct tlog t;
+	struct audit_verify_report rep;
+
+	keys_init();
+	tlog_make(&t, 12, 0, true);
+	edit_line(&t, find_line(&t, 7, false), "seq", "9000000000000000000");
+	verify_expect(&t, AUDIT_VERIFY_EDITED, 7, &rep);
+	tlog_free(&t);
+}
+END_TEST
+
+/* A line is a flat object: nesting is refused before any tree is built. */
+START_TEST(test_parse_refuses_nesting_and_says_why)
+{
+	struct audit_log_entry e;
+	const char *why = NULL;
+	char *big;
+	size_t n = 8 * 1024 * 1024, at;
+
+	ck_assert_int_eq(parse("{\"type\":\"record\",\"x\":{}}", &e, &why), -EBADMSG);
+	ck_assert_str_eq(why, "a value is an object or an array");
+	ck_assert_int_eq(parse("{\"type\":\"record\",\"x\":[1]}", &e, &why), -EBADMSG);
+	ck_assert_str_eq(why, "a value is an object or an array");
+	/* Brackets inside strings are text. */
+	ck_assert_int_eq(parse("{\"type\":\"re{co[rd\\\"\"}", &e, &why), -EBADMSG);
+	ck_assert_str_eq(why, "\"type\" is neither record nor checkpoint");
+	ck_assert_int_eq(parse("{\"type\":\"record\",\"type\":\"record\"}", &e, &why), -EBADMSG);
+	ck_assert_str_eq(why, "a member appears twice");
+	/* 8 MiB of nested empty objects: refused at once (jansson took ~600 MiB for it). */
+	big = malloc(n + 1);
+	ck_assert_ptr_nonnull(big);
+	at = (size_t)sprintf(big, "{\"type\":\"record\",\"x\":[");
+	while (at + 4 < n) {
+		memcpy(big + at, "{},", 3);
+		at += 3;
+	}
+	memcpy(big + at, "{}]}", 4);
+	ck_assert_int_eq(audit_log_parse_line(big, at + 4, &e, &why), -EBADMSG);
+	ck_assert_str_eq(why, "a value is an object or an array");
+	free(big);
+}
+END_TEST
+
 START_TEST(test_verify_bad_line_named)
 {
 	struct tlog t;
@@ -982,9 +1247,11 @@ START_TEST(test_verify_bad_line_named)
 	i = find_line(&t, 6, false);
 	free(t.line[i]);
 	t.line[i] = strdup("not json at all");
-	verify_expect(&t, AUDIT_VERIFY_BAD_LINE, 6, &rep);
+	/* Which seq the line held is unknown: the line is named, and what came before. */
+	verify_expect(&t, AUDIT_VERIFY_BAD_LINE, 0, &rep);
 	ck_assert_int_eq(rep.bad_line, i + 1);
 	ck_assert_ptr_nonnull(strstr(rep.reason, "not valid JSON"));
+	ck_assert_ptr_nonnull(strstr(rep.reason, "after record 5"));
 	tlog_free(&t);
 }
 END_TEST
@@ -1020,7 +1287,7 @@ START_TEST(test_verify_line_too_long)
 	memset(big, 'x', AUDIT_LOG_LINE_MAX + 10);
 	big[AUDIT_LOG_LINE_MAX + 10] = '\0';
 	insert_line(&t, 2, big);
-	verify_expect(&t, AUDIT_VERIFY_BAD_LINE, 3, &rep);
+	verify_expect(&t, AUDIT_VERIFY_BAD_LINE, 0, &rep);
 	ck_assert_int_eq(rep.bad_line, 3);
 	tlog_free(&t);
 }
@@ -1113,6 +1380,7 @@ static Suite *auditlog_suite(void)
 	tc = tcase_create("parse");
 	tcase_add_test(tc, test_parse_record_decodes_every_field);
 	tcase_add_test(tc, test_parse_checkpoint);
+	tcase_add_test(tc, test_parse_refuses_nesting_and_says_why);
 	tcase_add_test(tc, test_parse_json_integers_accepted);
 	tcase_add_test(tc, test_parse_integer_forms);
 	tcase_add_test(tc, test_parse_seq_range);
@@ -1142,6 +1410,13 @@ static Suite *auditlog_suite(void)
 	tcase_add_test(tc, test_verify_checkpoint_before_its_record);
 	tcase_add_test(tc, test_verify_wrong_key_and_bad_signature);
 	tcase_add_test(tc, test_verify_bad_line_named);
+	tcase_add_test(tc, test_verify_max_unsigned);
+	tcase_add_test(tc, test_trust_retires_a_rolled_key);
+	tcase_add_test(tc, test_verify_retired_key_signs_nothing_later);
+	tcase_add_test(tc, test_verify_late_checkpoint_counted);
+	tcase_add_test(tc, test_verify_link_after_checkpoint_names_the_record);
+	tcase_add_test(tc, test_verify_swap_names_the_first_record);
+	tcase_add_test(tc, test_verify_edited_seq_names_the_expected_record);
 	tcase_add_test(tc, test_verify_empty_and_blank_lines);
 	tcase_add_test(tc, test_verify_line_too_long);
 	tcase_add_test(tc, test_report_never_echoes_the_log);

@@ -308,6 +308,42 @@ START_TEST(test_forged_key_roll_refused)
 }
 END_TEST
 
+/*
+ * A retired key that is stolen: once the key a roll named has signed, the
+ * old key's checkpoints after the roll are refused (the daemon's verifier
+ * applies the same rule as the offline one, lib/audit-trust.c).
+ */
+START_TEST(test_retired_key_signs_nothing_after_its_roll)
+{
+	unsigned char pk1[32], sk1[64], h[32];
+	struct audit_verify_result v;
+	struct store *s = open_store(keys, dbpath);
+
+	crypto_sign_keypair(pk1, sk1);
+	for (int i = 0; i < 3; i++)
+		append(s, h);
+	keyroll(s, keys->sign_sk, keys->sign_pk, pk1, h);
+	/* Before the new key signs, the old one still counts (a crash before the keyring). */
+	append(s, h);
+	checkpoint(s, keys->sign_sk, keys->sign_pk, h);
+	append(s, h);
+	checkpoint(s, sk1, pk1, h);
+	store_close(s);
+	v = verify(keys->sign_pk, pk1);
+	ck_assert_msg(v.ok, "%s", v.problem);
+	ck_assert_int_eq(v.checkpoints, 3);
+
+	s = open_store(keys, dbpath);
+	append(s, h);
+	checkpoint(s, keys->sign_sk, keys->sign_pk, h);
+	store_close(s);
+	v = verify(keys->sign_pk, pk1);
+	ck_assert(!v.ok);
+	ck_assert_int_eq(v.first_bad, 6);
+	ck_assert_ptr_nonnull(strstr(v.problem, "retired"));
+}
+END_TEST
+
 START_TEST(test_key_roll_with_altered_next_key_refused)
 {
 	unsigned char pk1[32], sk1[64], h[32];
@@ -457,6 +493,7 @@ static Suite *rotate_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_key_roll_carries_trust_to_the_next_key);
 	tcase_add_test(tc, test_forged_key_roll_refused);
+	tcase_add_test(tc, test_retired_key_signs_nothing_after_its_roll);
 	tcase_add_test(tc, test_key_roll_with_altered_next_key_refused);
 	suite_add_tcase(s, tc);
 
