@@ -65,6 +65,15 @@
  */
 #define SHIP_COALESCE_MS 5
 
+/*
+ * At a stop (shutdown, Seal, rotation) the audit writer has just signed the
+ * head: the shipper keeps delivering for at most this long, so that the
+ * shipped copy ends with that checkpoint rather than an unsigned tail. The
+ * loop thread waits for it (take_down()), so it is short; whatever is left
+ * goes out at the next start.
+ */
+#define SHIP_FINAL_MS 1000
+
 /* syslog facility authpriv (10), as RFC 5424 PRI = facility * 8 + severity. */
 #define SHIP_FACILITY 10
 
@@ -93,6 +102,7 @@ struct shipper {
 	int64_t batch_rec, batch_cp;    /* the highest seqs in batch */
 	int format_err;                 /* first error while formatting a batch */
 	bool kicked;                    /* a kick came while busy: look again before idling */
+	int64_t final_deadline;         /* stopping, but delivering what is left until then */
 	bool reported_outage;           /* said so once: no message per retry */
 	int64_t outage_since_us;
 
@@ -400,6 +410,8 @@ static int wait_fd(struct shipper *s, int fd, short events, int timeout_ms, bool
 		s->kicked = false;
 		return 0;
 	}
+	if (s->final_deadline > 0 && (deadline < 0 || deadline > s->final_deadline))
+		deadline = s->final_deadline;
 	for (;;) {
 		struct pollfd p[2] = {
 			{ .fd = s->wake_fd, .events = POLLIN },
@@ -407,7 +419,9 @@ static int wait_fd(struct shipper *s, int fd, short events, int timeout_ms, bool
 		};
 		int left = -1, n;
 
-		if (atomic_load(&s->stopping))
+		if (atomic_load(&s->stopping) && s->final_deadline == 0)
+			return -ECANCELED;
+		if (s->final_deadline > 0 && mono_ms() >= s->final_deadline)
 			return -ECANCELED;
 		if (deadline >= 0) {
 			int64_t now = mono_ms();
@@ -429,7 +443,7 @@ static int wait_fd(struct shipper *s, int fd, short events, int timeout_ms, bool
 			return 1;
 		if (p[0].revents) {
 			drain_wake(s);
-			if (atomic_load(&s->stopping))
+			if (atomic_load(&s->stopping) && s->final_deadline == 0)
 				return -ECANCELED;
 			if (wake_on_kick)
 				return 0;
@@ -656,6 +670,19 @@ static void *ship_main(void *arg)
 			if (wait_fd(s, -1, 0, backoff, false) < 0)
 				break;
 			backoff = backoff * 2 > SHIP_BACKOFF_MAX_MS ? SHIP_BACKOFF_MAX_MS : backoff * 2;
+		}
+	}
+	/*
+	 * A stop: the writer, stopped first, has signed the head. Deliver
+	 * what is left while syslog-ng takes it, within SHIP_FINAL_MS, so that
+	 * the copy ends with that checkpoint.
+	 */
+	if (s->fd >= 0) {
+		s->final_deadline = mono_ms() + SHIP_FINAL_MS;
+		for (;;) {
+			refresh_head(s);
+			if (ship_batch(s) <= 0)
+				break;
 		}
 	}
 	ship_disconnect(s, 0);

@@ -241,6 +241,15 @@ expect_not_in "$JSONL" "$EMAIL" "no client e-mail in the shipped file"
 expect_not_in "$JSONL" "never in a log" "no client notes in the shipped file"
 expect_not_in "$JSONL" "$PASSPHRASE" "no passphrase in the shipped file"
 
+# A clean stop signs the head and ships it before it exits: no unsigned
+# tail, even for calls made just before it.
+for _ in 1 2 3; do ctl client get "$ID" > /dev/null; done
 check "SIGTERM exits 0" stop_rosterd
+expect_exit 0 "after a clean stop the file verifies with --max-unsigned 0" \
+	ctl audit verify --log "$JSONL" --pubkey "$T/pubkey" --max-unsigned 0
+# Without its checkpoints the same records prove nothing.
+grep -v '"type":"checkpoint"' "$JSONL" > "$T/nocp.jsonl"
+expect_exit 1 "... and without its checkpoints it fails as unsigned" \
+	ctl audit verify --log "$T/nocp.jsonl" --pubkey "$T/pubkey"
 stop_syslog TERM
 finish
