@@ -844,7 +844,15 @@ static void conn_close(struct conn *c)
 static uint64_t conn_deadline(const struct conn *c, const char **why)
 {
 	const struct server_config *cfg = &c->srv->cfg;
-	uint64_t d = c->last_io_ms + cfg->idle_timeout_ms;
+	/*
+	 * A stream the caller asked for ("more": audit tail, a backup) is not
+	 * idle while it waits for something to send: a follower of a quiet
+	 * trail must not be dropped after idle_timeout. A caller that stops
+	 * reading is still dropped (write_timeout), and one that goes away
+	 * is seen when its end of the socket closes.
+	 */
+	uint64_t d = c->busy != NULL && c->busy->more ? UINT64_MAX
+						       : c->last_io_ms + cfg->idle_timeout_ms;
 
 	if (c->failed) {
 		*why = "a reply could not be queued";
@@ -903,7 +911,10 @@ static void conn_arm_timer(struct conn *c)
 	const char *why;
 	uint64_t d = conn_deadline(c, &why), now = uv_now(c->srv->loop);
 
-	uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
+	if (d == UINT64_MAX)
+		uv_timer_stop(&c->timer);
+	else
+		uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
 }
 
 /* How many open connections (the new one included) come from uid. */

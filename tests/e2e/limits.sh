@@ -92,6 +92,29 @@ print("open" if r and "parameters" in r else "closed")' "$SOCK" "$ROSTER_SRCDIR/
 expect_eq "$(cat "$T/idle")" open "a connection idle (between messages) for longer than frame_timeout stays open"
 stop_rosterd
 
+# --- idle_timeout: an idle connection is closed, a quiet audit tail is not --------
+printf '[rosterd]\nidle_timeout = 2\n' > "$T/idle.conf"
+start_rosterd --config "$T/idle.conf" --passphrase-file "$PASSFILE"
+ctl audit tail > "$T/tail.out" 2> "$T/tail.err" &
+TAILPID=$!
+python3 -c '
+import sys, time; sys.path.insert(0, sys.argv[2])
+from varlink import Conn
+c = Conn(sys.argv[1])
+time.sleep(4)
+try:
+    r = c.call("io.roster.Admin.Status")
+except Exception:
+    r = None
+print("open" if r and "parameters" in r else "closed")' "$SOCK" "$ROSTER_SRCDIR/tests/e2e" > "$T/idle2"
+expect_eq "$(cat "$T/idle2")" closed "a connection idle for longer than idle_timeout (2 s) is closed"
+check "audit tail is still following after 4 quiet seconds" kill -0 "$TAILPID"
+ctl status > /dev/null
+sleep 0.5
+check "... and shows the record of a call made then" grep -q "io.roster.Admin.Status" "$T/tail.out"
+kill "$TAILPID" 2>/dev/null; wait "$TAILPID" 2>/dev/null || true
+stop_rosterd
+
 # --- write_timeout: clients that do not read huge replies are dropped -------------
 printf '[rosterd]\nwrite_timeout = 1\n' > "$T/write.conf"
 start_rosterd --config "$T/write.conf" --passphrase-file "$PASSFILE"
