@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -47,6 +48,11 @@ struct audit {
 	struct audit_job *done, *done_tail;     /* committed (or failed), for the loop */
 	bool stopping;
 	bool want_checkpoint;
+	/*
+	 * The writer found its files removed or replaced (files_still_ours());
+	 * atomic, since it is set both with and without mu held.
+	 */
+	atomic_bool files_moved;
 	/* The chain's head: the writer thread's alone (stats has a committed copy, under mu). */
 	int64_t head_seq;
 	unsigned char head_hash[32];
@@ -346,6 +352,43 @@ static void batch_run(struct audit *a, struct batch *b, struct audit_job *from)
  * commit, all in the same transaction. Returns 0, or a negative errno with
  * nothing of the batch written and the chain's head as it was before it.
  */
+/*
+ * After a commit: are the database and its WAL still the files at their
+ * paths (store_files_moved())? If the WAL was removed or replaced, what
+ * SQLite committed since it was last copied into the database lives only
+ * in the open, unlinked file: the batch just committed, and earlier ones
+ * already answered. A FULL checkpoint copies all of it into the database
+ * and syncs it, so nothing acknowledged is lost and this batch may be
+ * answered. Either way the files must be opened afresh: the loop is told
+ * (files_moved, read by drain_done()) and seals the registry. A database
+ * file replaced under the daemon cannot be saved so: its batch fails.
+ * Returns 0, or -EIO with the batch committed in the old files only, its
+ * calls to be answered AuditUnavailable (the head stays where it is: the
+ * records are in the chain).
+ */
+static int files_still_ours(struct audit *a)
+{
+	int moved = store_files_moved(a->w), r;
+
+	if (moved == 0)
+		return 0;
+	if (!atomic_load(&a->files_moved))
+		log_err("ALERT STORAGE: the database's %s was removed or replaced while the daemon "
+			"ran; what was committed since would be lost at the next start. %s The "
+			"registry seals itself: unseal it to open the files afresh.",
+			moved == STORE_MOVED_WAL ? "WAL file (roster.db-wal)" : "file (roster.db)",
+			moved == STORE_MOVED_WAL ? "Copying it into the database now." :
+			"Later calls fail.");
+	atomic_store(&a->files_moved, true);
+	if (moved == STORE_MOVED_DB)
+		return -EIO;
+	r = store_checkpoint_all(a->w);
+	if (r < 0)
+		log_err("audit: the WAL could not be copied into the database (%s); the batch's "
+			"calls are answered io.roster.AuditUnavailable", strerror(-r));
+	return r < 0 ? -EIO : 0;
+}
+
 static int batch_commit(struct audit *a, struct batch *b, bool cp, const struct ship_pos *ship)
 {
 	int r = batch_begin(a, b);
@@ -369,8 +412,9 @@ static int batch_commit(struct audit *a, struct batch *b, bool cp, const struct 
 		memcpy(a->head_hash, b->hash0, 32);
 		a->last_cp_seq = b->cp_seq0;
 		a->last_cp_time_us = b->cp_time0;
+		return r;
 	}
-	return r;
+	return files_still_ours(a);
 }
 
 static void add_usec(struct timespec *ts, int64_t usec)
@@ -587,6 +631,8 @@ static void drain_done(struct audit *a)
 		}
 		audit_job_free(j);
 	}
+	if (atomic_load(&a->files_moved))
+		effects |= AUDIT_EFFECT_SEAL;
 	if (a->hook)
 		a->hook(head, effects, a->hook_data);
 }
@@ -755,8 +801,10 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 	r = store_open(db_path, k, &a->w);
 	if (r == 0)
 		r = store_set_cache_kib(a->w, AUDIT_WRITER_CACHE_KIB);
-	if (r == 0)
+	if (r == 0) {
 		store_wal_restarts(a->w);
+		store_files_note(a->w);
+	}
 	if (r == 0)
 		r = store_audit_head(a->w, &a->head_seq, a->head_hash);
 	if (r == 0)

@@ -98,6 +98,7 @@ typedef void (*audit_mutate_fn)(struct store *w, struct audit_job *j);
  * on after the batch (the commit hook gets them all, ORed together).
  */
 #define AUDIT_EFFECT_AUTH 1u            /* principals changed: reload them */
+#define AUDIT_EFFECT_SEAL 2u            /* the files were replaced under the writer: seal */
 
 /* Called on the loop thread when the job's record is committed (status 0) or not. */
 typedef void (*audit_done_fn)(struct audit_job *j, int status);

@@ -193,6 +193,13 @@ static void on_audit_commit(int64_t head_seq, unsigned effects, void *data)
 		shipper_kick(reg->shipper);
 	if (reg->on_commit != NULL)
 		reg->on_commit(head_seq, reg->on_commit_data);
+	/*
+	 * Last: sealing stops the writer whose batch this was (audit_stop()
+	 * answers and frees what is left; drain_done() touches nothing after
+	 * this hook). The writer logged why.
+	 */
+	if (effects & AUDIT_EFFECT_SEAL)
+		registry_seal(reg);
 }
 
 /*

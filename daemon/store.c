@@ -115,6 +115,8 @@ struct store {
 	sqlite3_stmt *audit_ins;        /* prepared on the writer's first append */
 	sqlite3_stmt *ship_adv;         /* prepared on the writer's first cursor update */
 	struct open_block *block;       /* the writer's open id-filter block, read on first append */
+	dev_t wal_dev;                  /* the WAL file the writer writes to (store_files_note()) */
+	ino_t wal_ino;
 	char cipher_version[64];
 	int schema_version;
 };
@@ -1250,6 +1252,69 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 void store_wal_restarts(struct store *s)
 {
 	sqlite3_wal_hook(s->db, wal_hook, s);
+}
+
+/* The path of the connection's WAL file into buf; false if it does not fit. */
+static bool wal_path(struct store *s, char *buf, size_t size)
+{
+	const char *db = sqlite3_db_filename(s->db, "main");
+	int n;
+
+	if (db == NULL)
+		return false;
+	n = snprintf(buf, size, "%s-wal", db);
+	return n > 0 && (size_t)n < size;
+}
+
+void store_files_note(struct store *s)
+{
+	char wal[4096];
+	struct stat st;
+
+	/*
+	 * The connection opened the WAL (WAL mode, then migrate()'s reads)
+	 * and keeps it open: SQLite removes it only when the last connection
+	 * to the database closes, so it stays this file while s is open.
+	 */
+	if (wal_path(s, wal, sizeof(wal)) && stat(wal, &st) == 0) {
+		s->wal_dev = st.st_dev;
+		s->wal_ino = st.st_ino;
+	}
+}
+
+int store_files_moved(struct store *s)
+{
+	char wal[4096];
+	struct stat st;
+	int moved = 0;
+
+	/* SQLite's own test for the database: unlinked, or another file at its path. */
+	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+	    moved)
+		return STORE_MOVED_DB;
+	/*
+	 * Its VFS does not track the WAL's inode (HAS_MOVED always says no
+	 * for it), so the path is compared with the file noted at open. A
+	 * stat() that fails otherwise than ENOENT proves nothing either way.
+	 */
+	if (s->wal_ino == 0 || !wal_path(s, wal, sizeof(wal)))
+		return 0;
+	if (stat(wal, &st) < 0)
+		return errno == ENOENT ? STORE_MOVED_WAL : 0;
+	return st.st_dev == s->wal_dev && st.st_ino == s->wal_ino ? 0 : STORE_MOVED_WAL;
+}
+
+int store_checkpoint_all(struct store *s)
+{
+	int logged = -1, done = -1, rc;
+
+	/* FULL waits (busy timeout) for readers of older snapshots, then syncs the database. */
+	rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_FULL, &logged, &done);
+	if (rc == SQLITE_BUSY)
+		return -EBUSY;
+	if (rc != SQLITE_OK)
+		return db_fail(s, "checkpointing the WAL into the database");
+	return logged >= 0 && done == logged ? 0 : -EBUSY;
 }
 
 int store_set_cache_kib(struct store *s, int64_t kib)

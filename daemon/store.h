@@ -173,6 +173,29 @@ bool store_in_transaction(struct store *s);
  */
 void store_wal_restarts(struct store *s);
 
+/*
+ * The writer's guard against its files being removed or replaced under it
+ * (an "rm roster.db-wal" of a file taken for a stray, a copy over
+ * roster.db): SQLite goes on writing to the open, unlinked file, and all
+ * it wrote since the WAL was last copied into the database would be gone
+ * at the next start, acknowledged calls and their records with it.
+ * store_files_note() records which WAL file the connection writes to;
+ * store_files_moved(), after a commit, says whether the database and that
+ * WAL are still the files at their paths: 0, or STORE_MOVED_WAL or
+ * STORE_MOVED_DB.
+ */
+#define STORE_MOVED_WAL 1
+#define STORE_MOVED_DB 2
+void store_files_note(struct store *s);
+int store_files_moved(struct store *s);
+
+/*
+ * Copy every committed frame of the WAL this connection has open (unlinked
+ * or not) into the database file, and sync it. 0, or -EBUSY when a reader
+ * kept some back, or -EIO.
+ */
+int store_checkpoint_all(struct store *s);
+
 /* The connection's page cache, in KiB (SQLCipher's decrypted pages). */
 int store_set_cache_kib(struct store *s, int64_t kib);
 

@@ -272,4 +272,32 @@ if [ "$(id -u)" -eq 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpf
 else
 	echo "# SKIP: the full-disk check needs root to mount a small tmpfs"
 fi
+
+# The WAL removed under the daemon (taken for a stray file): SQLite would go
+# on writing to the unlinked file, and everything since its last copy into
+# the database would be gone at the next start. The writer sees it after
+# its next commit, copies the WAL into the database and seals the registry.
+start_rosterd --passphrase-file "$PASSFILE"
+W1=$(ctl client add --name "Before The Removal" --kind bank)
+rm "$STATE/roster.db-wal"
+set +e
+W2=$(ctl client add --name "After The Removal" --kind bank 2> "$T/w2.err")
+w2=$?
+set -e
+for _ in $(seq 50); do [ "$(state)" = sealed ] && break; sleep 0.1; done
+expect_eq "$(state)" sealed "a removed WAL file seals the registry at the next commit"
+expect_in "$LOG" "ALERT STORAGE" "... with an alert in the daemon's log"
+# A crash now: what was acknowledged must be in the database file itself.
+kill -KILL "$ROSTERD_PID"
+wait "$ROSTERD_PID" 2> /dev/null || true
+ROSTERD_PID=
+start_rosterd --passphrase-file "$PASSFILE"
+expect_exit 0 "after a crash, the client added before the removal is there" ctl client get "$W1"
+if [ "$w2" -eq 0 ]; then
+	expect_exit 0 "... and so is the one acknowledged after it" ctl client get "$W2"
+else
+	ok "... the call after it was refused ($(cat "$T/w2.err")), so nothing to find"
+fi
+expect_exit 0 "... and the chain verifies" ctl audit verify
+stop_rosterd
 finish
