@@ -102,7 +102,11 @@ struct shipper {
 	int64_t batch_rec, batch_cp;    /* the highest seqs in batch */
 	int format_err;                 /* first error while formatting a batch */
 	bool kicked;                    /* a kick came while busy: look again before idling */
-	int64_t final_deadline;         /* stopping, but delivering what is left until then */
+	/*
+	 * Set by shipper_stop() before stopping: a write or a drain under way
+	 * goes on until then, and so does the delivery of what is left.
+	 */
+	_Atomic int64_t final_deadline;
 	bool reported_outage;           /* said so once: no message per retry */
 	int64_t outage_since_us;
 
@@ -396,22 +400,35 @@ static void refresh_head(struct shipper *s)
 }
 
 /*
+ * Whether a wait must end because the shipper is stopping. A write or a
+ * drain (delivering) goes on until the final deadline, so that the batch
+ * under way, and then what the writer committed last, still reach
+ * syslog-ng; any other wait (idle, backoff) ends at once.
+ */
+static bool cancelled(struct shipper *s, bool delivering)
+{
+	if (!atomic_load(&s->stopping))
+		return false;
+	return !delivering || mono_ms() >= atomic_load(&s->final_deadline);
+}
+
+/*
  * Wait up to timeout_ms (-1: no limit) for fd (if >= 0) to report events
  * or an error. A kick ends the wait only if wake_on_kick (the idle wait);
  * otherwise it is remembered in s->kicked and refreshes the head, so that
  * Status shows the lag during an outage. Returns 1 when fd is ready, 0 on
- * timeout or kick, -ECANCELED when the shipper is stopping.
+ * timeout or kick, -ECANCELED when the shipper is stopping (for a wait on
+ * a write or a drain, once the final deadline has passed).
  */
 static int wait_fd(struct shipper *s, int fd, short events, int timeout_ms, bool wake_on_kick)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : mono_ms() + timeout_ms;
+	bool delivering = fd >= 0 && !wake_on_kick;
 
 	if (wake_on_kick && s->kicked) {
 		s->kicked = false;
 		return 0;
 	}
-	if (s->final_deadline > 0 && (deadline < 0 || deadline > s->final_deadline))
-		deadline = s->final_deadline;
 	for (;;) {
 		struct pollfd p[2] = {
 			{ .fd = s->wake_fd, .events = POLLIN },
@@ -419,10 +436,12 @@ static int wait_fd(struct shipper *s, int fd, short events, int timeout_ms, bool
 		};
 		int left = -1, n;
 
-		if (atomic_load(&s->stopping) && s->final_deadline == 0)
+		if (cancelled(s, delivering))
 			return -ECANCELED;
-		if (s->final_deadline > 0 && mono_ms() >= s->final_deadline)
-			return -ECANCELED;
+		/* Stopping while delivering: wake at the final deadline at the latest. */
+		if (atomic_load(&s->stopping) &&
+		    (deadline < 0 || deadline > atomic_load(&s->final_deadline)))
+			deadline = atomic_load(&s->final_deadline);
 		if (deadline >= 0) {
 			int64_t now = mono_ms();
 
@@ -443,7 +462,7 @@ static int wait_fd(struct shipper *s, int fd, short events, int timeout_ms, bool
 			return 1;
 		if (p[0].revents) {
 			drain_wake(s);
-			if (atomic_load(&s->stopping) && s->final_deadline == 0)
+			if (cancelled(s, delivering))
 				return -ECANCELED;
 			if (wake_on_kick)
 				return 0;
@@ -674,11 +693,10 @@ static void *ship_main(void *arg)
 	}
 	/*
 	 * A stop: the writer, stopped first, has signed the head. Deliver
-	 * what is left while syslog-ng takes it, within SHIP_FINAL_MS, so that
-	 * the copy ends with that checkpoint.
+	 * what is left while syslog-ng takes it, until the final deadline
+	 * (shipper_stop()), so that the copy ends with that checkpoint.
 	 */
 	if (s->fd >= 0) {
-		s->final_deadline = mono_ms() + SHIP_FINAL_MS;
 		for (;;) {
 			refresh_head(s);
 			if (ship_batch(s) <= 0)
@@ -794,6 +812,8 @@ void shipper_stop(struct shipper *s)
 {
 	if (s == NULL)
 		return;
+	/* The deadline first: a thread that sees stopping must see it too. */
+	atomic_store(&s->final_deadline, mono_ms() + SHIP_FINAL_MS);
 	atomic_store(&s->stopping, true);
 	shipper_kick(s);
 	if (s->thread_started) {
