@@ -774,6 +774,7 @@ static int verify_log(struct verifier *vp, FILE *log, const struct audit_verify_
 	}
 	if (vp->rep.ok && vp->rep.records == 0)
 		fail(vp, AUDIT_VERIFY_EMPTY, 0, 0, "the log holds no audit record");
+	vp->rep.keys_unseen = audit_trust_unseen(&vp->trust);
 	if (vp->rep.records > 0) {
 		int64_t signed_to = vp->rep.last_checkpoint_seq > vp->rep.first_seq - 1
 			? vp->rep.last_checkpoint_seq : vp->rep.first_seq - 1;
@@ -927,10 +928,22 @@ void audit_verify_print(FILE *f, const struct audit_verify_report *r)
 			fprintf(f, "first bad seq: %" PRId64 "\n", r->first_bad_seq);
 		if (r->bad_line > 0)
 			fprintf(f, "at line: %" PRId64 "\n", r->bad_line);
-		fprintf(f, "verified before it: %" PRId64 " records", r->records);
-		if (r->records > 0)
-			fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq, r->last_seq);
-		fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
+		if (r->problem == AUDIT_VERIFY_UNSIGNED) {
+			/* Chained, every one of them; signed, only up to the last checkpoint. */
+			fprintf(f, "chained: %" PRId64 " records", r->records);
+			if (r->records > 0)
+				fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq,
+					r->last_seq);
+			if (r->last_checkpoint_seq > 0)
+				fprintf(f, "; signed up to seq %" PRId64, r->last_checkpoint_seq);
+			fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
+		} else {
+			fprintf(f, "verified before it: %" PRId64 " records", r->records);
+			if (r->records > 0)
+				fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq,
+					r->last_seq);
+			fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
+		}
 	}
 	if (r->ok && r->first_seq > 1)
 		fprintf(f, "note: the log starts at seq %" PRId64 "; records before it are not "
@@ -942,11 +955,15 @@ void audit_verify_print(FILE *f, const struct audit_verify_report *r)
 			r->unsigned_tail, r->last_seq - r->unsigned_tail + 1, r->last_seq);
 	if (r->redelivered > 0)
 		fprintf(f, "note: %" PRId64 " identical re-deliveries ignored\n", r->redelivered);
+	if (r->ok && r->keys_unseen > 0)
+		fprintf(f, "note: %d of the keys given sign nothing in this file: so looks a copy "
+			"made before the rotation to them, and so does one cut before their first "
+			"checkpoint, whatever an older key signed after the cut\n", r->keys_unseen);
 }
 
 json_t *audit_verify_report_json(const struct audit_verify_report *r)
 {
-	json_t *o = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_t *o = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
 			      "ok", r->ok, "problem", audit_verify_problem_name(r->problem),
 			      "lines", (json_int_t)r->lines,
 			      "records", (json_int_t)r->records,
@@ -955,7 +972,8 @@ json_t *audit_verify_report_json(const struct audit_verify_report *r)
 			      "first_seq", (json_int_t)r->first_seq,
 			      "last_seq", (json_int_t)r->last_seq,
 			      "last_checkpoint_seq", (json_int_t)r->last_checkpoint_seq,
-			      "unsigned_tail", (json_int_t)r->unsigned_tail);
+			      "unsigned_tail", (json_int_t)r->unsigned_tail,
+			      "keys_unseen", r->keys_unseen);
 
 	if (o == NULL)
 		return NULL;

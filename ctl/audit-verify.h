@@ -156,6 +156,7 @@ struct audit_verify_report {
 	int64_t first_seq, last_seq;    /* of the records verified; 0 if none */
 	int64_t last_checkpoint_seq;    /* of the last checkpoint verified; 0 if none */
 	int64_t unsigned_tail;          /* records after it (all of them if none) */
+	int keys_unseen;                /* keys given that sign nothing in the file */
 };
 
 /*

@@ -1111,6 +1111,120 @@ START_TEST(test_verify_retired_key_signs_nothing_later)
 }
 END_TEST
 
+/* Run the verifier with n keys (oldest first, as `audit pubkey --all` prints them). */
+static int run_verify_keys(const struct tlog *t, const unsigned char (*keys)[32], size_t n,
+			   const struct audit_verify_opts *opts, struct audit_verify_report *rep)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *w = open_memstream(&buf, &len), *f;
+	int r;
+
+	ck_assert_ptr_nonnull(w);
+	for (int i = 0; i < t->n; i++)
+		fprintf(w, "%s\n", t->line[i]);
+	fclose(w);
+	f = fmemopen(buf, len, "r");
+	ck_assert_ptr_nonnull(f);
+	r = audit_verify_log_keys(f, keys, n, opts, rep);
+	fclose(f);
+	free(buf);
+	return r;
+}
+
+/*
+ * The thief of a retired key A removes the roll's line, so that the file
+ * never shows A handing over to B. Given both keys (oldest first), B's
+ * signature retires A anyway.
+ */
+START_TEST(test_verify_retired_key_with_the_roll_line_removed)
+{
+	unsigned char keys[2][32], bsk[64];
+	struct tlog t;
+	struct audit_verify_report rep;
+
+	keys_init();
+	memcpy(keys[0], pk, 32);
+	crypto_sign_keypair(keys[1], bsk);
+	tlog_make(&t, 12, 0, false);
+	insert_line(&t, find_line(&t, 5, false) + 1,
+		    keyroll_line(5, t.rec[5].hash, 7, pk, sk, keys[1]));
+	insert_line(&t, find_line(&t, 8, false) + 1,
+		    checkpoint_line_with(8, t.rec[8].hash, 9, keys[1], bsk));
+	insert_line(&t, find_line(&t, 12, false) + 1,
+		    checkpoint_line_with(12, t.rec[12].hash, 13, pk, sk));
+	remove_line(&t, find_line(&t, 5, true));
+	ck_assert_int_eq(run_verify_keys(&t, (const unsigned char (*)[32])keys, 2, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, AUDIT_VERIFY_WRONG_KEY);
+	ck_assert_int_eq(rep.first_bad_seq, 12);
+	tlog_free(&t);
+}
+END_TEST
+
+/*
+ * Cut before B's first checkpoint, with a tail signed by the old key A: a
+ * roll to a key the caller gave retires A at once. With A alone given the
+ * file is indistinguishable from one made before the rotation; with both
+ * given and the roll's line gone too, the report says B signs nothing.
+ */
+START_TEST(test_verify_roll_to_a_given_key_retires_at_once)
+{
+	unsigned char keys[2][32], bsk[64];
+	struct tlog t;
+	struct audit_verify_report rep;
+
+	keys_init();
+	memcpy(keys[0], pk, 32);
+	crypto_sign_keypair(keys[1], bsk);
+	tlog_make(&t, 12, 0, false);
+	insert_line(&t, find_line(&t, 5, false) + 1,
+		    keyroll_line(5, t.rec[5].hash, 7, pk, sk, keys[1]));
+	insert_line(&t, find_line(&t, 12, false) + 1,
+		    checkpoint_line_with(12, t.rec[12].hash, 13, pk, sk));
+	ck_assert_int_eq(run_verify_keys(&t, (const unsigned char (*)[32])keys, 2, NULL, &rep), 0);
+	ck_assert_int_eq(rep.problem, AUDIT_VERIFY_WRONG_KEY);
+	ck_assert_int_eq(rep.first_bad_seq, 12);
+	ck_assert_int_eq(run_verify_keys(&t, (const unsigned char (*)[32])keys, 1, NULL, &rep), 0);
+	ck_assert_int_eq(rep.ok, 1);
+	remove_line(&t, find_line(&t, 5, true));
+	ck_assert_int_eq(run_verify_keys(&t, (const unsigned char (*)[32])keys, 2, NULL, &rep), 0);
+	ck_assert_int_eq(rep.ok, 1);
+	ck_assert_int_eq(rep.keys_unseen, 1);
+	tlog_free(&t);
+}
+END_TEST
+
+/*
+ * The old key went on signing after its roll (the keyring was written, but
+ * the rotation was reported failed, so the key stayed in use until the next
+ * start); B signs later, and a reconnection sends A's checkpoint again: a
+ * genuine log, which must verify.
+ */
+START_TEST(test_verify_old_checkpoint_redelivered_after_the_successor)
+{
+	unsigned char bpk[32], bsk[64];
+	struct tlog t;
+	struct audit_verify_report rep;
+
+	keys_init();
+	crypto_sign_keypair(bpk, bsk);
+	tlog_make(&t, 12, 0, false);
+	insert_line(&t, find_line(&t, 5, false) + 1, keyroll_line(5, t.rec[5].hash, 7, pk, sk, bpk));
+	insert_line(&t, find_line(&t, 7, false) + 1,
+		    checkpoint_line_with(7, t.rec[7].hash, 8, pk, sk));
+	insert_line(&t, find_line(&t, 10, false) + 1,
+		    checkpoint_line_with(10, t.rec[10].hash, 11, bpk, bsk));
+	verify_expect(&t, AUDIT_VERIFY_OK, 0, &rep);
+	add_line(&t, checkpoint_line_with(7, t.rec[7].hash, 8, pk, sk));
+	verify_expect(&t, AUDIT_VERIFY_OK, 0, &rep);
+	ck_assert_int_eq(rep.redelivered, 1);
+	/* But A signs nothing new past what it was seen to sign. */
+	add_line(&t, checkpoint_line_with(9, t.rec[9].hash, 10, pk, sk));
+	verify_expect(&t, AUDIT_VERIFY_WRONG_KEY, 9, &rep);
+	tlog_free(&t);
+}
+END_TEST
+
 /* A checkpoint delivered late is a checkpoint verified, not a re-delivery. */
 START_TEST(test_verify_late_checkpoint_counted)
 {
@@ -1414,6 +1528,9 @@ static Suite *auditlog_suite(void)
 	tcase_add_test(tc, test_trust_retires_a_rolled_key);
 	tcase_add_test(tc, test_verify_retired_key_signs_nothing_later);
 	tcase_add_test(tc, test_verify_late_checkpoint_counted);
+	tcase_add_test(tc, test_verify_retired_key_with_the_roll_line_removed);
+	tcase_add_test(tc, test_verify_roll_to_a_given_key_retires_at_once);
+	tcase_add_test(tc, test_verify_old_checkpoint_redelivered_after_the_successor);
 	tcase_add_test(tc, test_verify_link_after_checkpoint_names_the_record);
 	tcase_add_test(tc, test_verify_swap_names_the_first_record);
 	tcase_add_test(tc, test_verify_edited_seq_names_the_expected_record);
