@@ -560,6 +560,17 @@ static void *writer_main(void *arg)
 
 		ship_pos_read(a, ship_fn, ship_data, &ship);
 		if (b.n == 0 && !checkpoint_due(a, true) && !cp && !ship.moved) {
+			/*
+			 * Idle: look at the files on this tick too (at most every
+			 * AUDIT_SHIP_STORE_MS), so that a WAL removed while no call
+			 * comes is copied back before a crash can lose it, not at
+			 * the next commit; the loop is woken to seal.
+			 */
+			if (!atomic_load(&a->files_moved)) {
+				(void)files_still_ours(a);      /* it logs; no batch to fail */
+				if (atomic_load(&a->files_moved))
+					uv_async_send(&a->async);
+			}
 			pthread_mutex_lock(&a->mu);
 			continue;
 		}

@@ -299,5 +299,19 @@ else
 	ok "... the call after it was refused ($(cat "$T/w2.err")), so nothing to find"
 fi
 expect_exit 0 "... and the chain verifies" ctl audit verify
+# The same on an idle daemon: no call comes after the removal, and the
+# writer's own tick finds it (no Status here: a call would commit).
+W3=$(ctl client add --name "Before An Idle Removal" --kind bank)
+alerts=$(grep -c "ALERT STORAGE" "$LOG" || true)
+rm "$STATE/roster.db-wal"
+for _ in $(seq 50); do [ "$(grep -c "ALERT STORAGE" "$LOG")" -gt "$alerts" ] && break; sleep 0.1; done
+check "a WAL removed while no call comes is found within seconds" \
+	test "$(grep -c "ALERT STORAGE" "$LOG")" -gt "$alerts"
+kill -KILL "$ROSTERD_PID"
+wait "$ROSTERD_PID" 2> /dev/null || true
+ROSTERD_PID=
+start_rosterd --passphrase-file "$PASSFILE"
+expect_exit 0 "... and after a crash the client acknowledged before it is there" ctl client get "$W3"
+expect_exit 0 "... and the chain verifies" ctl audit verify
 stop_rosterd
 finish
