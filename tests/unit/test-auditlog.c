@@ -274,8 +274,13 @@ static void edit_line(struct tlog *t, int i, const char *key, const char *value)
 	t->line[i] = dump(o);
 }
 
-static int run_verify(const struct tlog *t, const char *extra, const struct audit_verify_opts *opts,
-		      struct audit_verify_report *rep)
+/*
+ * Verify t's lines (and extra, if any) with n keys, oldest first (as `audit
+ * pubkey --all` prints them).
+ */
+static int run_verify_with(const struct tlog *t, const char *extra,
+			   const unsigned char (*keys)[32], size_t n,
+			   const struct audit_verify_opts *opts, struct audit_verify_report *rep)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -292,10 +297,23 @@ static int run_verify(const struct tlog *t, const char *extra, const struct audi
 	ck_assert_ptr_nonnull(f);
 	if (len == 0)
 		(void)getc(f);  /* fmemopen refuses size 0: consume the one byte */
-	r = audit_verify_log_opts(f, pk, opts, rep);
+	r = audit_verify_log_keys(f, keys, n, opts, rep);
 	fclose(f);
 	free(buf);
 	return r;
+}
+
+/* The same with this file's one key. */
+static int run_verify(const struct tlog *t, const char *extra, const struct audit_verify_opts *opts,
+		      struct audit_verify_report *rep)
+{
+	return run_verify_with(t, extra, (const unsigned char (*)[32])pk, 1, opts, rep);
+}
+
+static int run_verify_keys(const struct tlog *t, const unsigned char (*keys)[32], size_t n,
+			   const struct audit_verify_opts *opts, struct audit_verify_report *rep)
+{
+	return run_verify_with(t, NULL, keys, n, opts, rep);
 }
 
 static void verify_expect(const struct tlog *t, enum audit_verify_problem p, int64_t first_bad,
@@ -1111,27 +1129,6 @@ START_TEST(test_verify_retired_key_signs_nothing_later)
 }
 END_TEST
 
-/* Run the verifier with n keys (oldest first, as `audit pubkey --all` prints them). */
-static int run_verify_keys(const struct tlog *t, const unsigned char (*keys)[32], size_t n,
-			   const struct audit_verify_opts *opts, struct audit_verify_report *rep)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *w = open_memstream(&buf, &len), *f;
-	int r;
-
-	ck_assert_ptr_nonnull(w);
-	for (int i = 0; i < t->n; i++)
-		fprintf(w, "%s\n", t->line[i]);
-	fclose(w);
-	f = fmemopen(buf, len, "r");
-	ck_assert_ptr_nonnull(f);
-	r = audit_verify_log_keys(f, keys, n, opts, rep);
-	fclose(f);
-	free(buf);
-	return r;
-}
-
 /*
  * The thief of a retired key A removes the roll's line, so that the file
  * never shows A handing over to B. Given both keys (oldest first), B's
@@ -1261,23 +1258,17 @@ START_TEST(test_verify_link_after_checkpoint_names_the_record)
 	int i;
 
 	keys_init();
-	tlog_make(&t, 12, 5, true);
-	memset(t.rec[6].prev, 0, 32);
-	audit_hash(t.rec[6].prev, &t.rec[6].f, t.rec[6].hash);
-	i = find_line(&t, 6, false);
-	free(t.line[i]);
-	t.line[i] = record_line(&t.rec[6]);
-	verify_expect(&t, AUDIT_VERIFY_BROKEN_LINK, 6, &rep);
-	tlog_free(&t);
-	/* Without a checkpoint on the one before, either may be at fault: the earlier is named. */
-	tlog_make(&t, 12, 0, true);
-	memset(t.rec[6].prev, 0, 32);
-	audit_hash(t.rec[6].prev, &t.rec[6].f, t.rec[6].hash);
-	i = find_line(&t, 6, false);
-	free(t.line[i]);
-	t.line[i] = record_line(&t.rec[6]);
-	verify_expect(&t, AUDIT_VERIFY_BROKEN_LINK, 5, &rep);
-	tlog_free(&t);
+	for (int cp_every = 5; cp_every >= 0; cp_every -= 5) {
+		tlog_make(&t, 12, cp_every, true);
+		memset(t.rec[6].prev, 0, 32);
+		audit_hash(t.rec[6].prev, &t.rec[6].f, t.rec[6].hash);
+		i = find_line(&t, 6, false);
+		free(t.line[i]);
+		t.line[i] = record_line(&t.rec[6]);
+		/* Without a checkpoint on the one before, either may be at fault: the earlier is named. */
+		verify_expect(&t, AUDIT_VERIFY_BROKEN_LINK, cp_every ? 6 : 5, &rep);
+		tlog_free(&t);
+	}
 }
 END_TEST
 
