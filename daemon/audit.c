@@ -347,12 +347,6 @@ static void batch_run(struct audit *a, struct batch *b, struct audit_job *from)
 }
 
 /*
- * End the batch: sign the head if a checkpoint is due or asked for (cp),
- * store the shipper's cursor if ship (may be NULL) says it moved, and
- * commit, all in the same transaction. Returns 0, or a negative errno with
- * nothing of the batch written and the chain's head as it was before it.
- */
-/*
  * After a commit: are the database and its WAL still the files at their
  * paths (store_files_moved())? If the WAL was removed or replaced, what
  * SQLite committed since it was last copied into the database lives only
@@ -389,6 +383,13 @@ static int files_still_ours(struct audit *a)
 	return r < 0 ? -EIO : 0;
 }
 
+/*
+ * End the batch: sign the head if a checkpoint is due or asked for (cp),
+ * store the shipper's cursor if ship (may be NULL) says it moved, and
+ * commit, all in the same transaction. Returns 0, or a negative errno with
+ * nothing of the batch written and the chain's head as it was before it,
+ * or -EIO from files_still_ours() with the batch committed.
+ */
 static int batch_commit(struct audit *a, struct batch *b, bool cp, const struct ship_pos *ship)
 {
 	int r = batch_begin(a, b);
