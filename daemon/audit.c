@@ -582,8 +582,11 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&a->mu);
 		a->inflight = NULL;
-		for (struct audit_job *j = b.head; j != NULL; j = j->next)
+		for (struct audit_job *j = b.head; j != NULL; j = j->next) {
 			j->status = r;
+			if (r == 0)
+				a->stats.clients += j->clients_delta;
+		}
 		if (b.head != NULL) {
 			if (a->done_tail)
 				a->done_tail->next = b.head;
@@ -821,6 +824,9 @@ int audit_start(struct audit **ret, uv_loop_t *loop, const char *db_path, const 
 		r = store_audit_head(a->w, &a->head_seq, a->head_hash);
 	if (r == 0)
 		r = store_audit_last_checkpoint(a->w, &a->last_cp_seq, &a->last_cp_time_us);
+	/* Once per start; the writer keeps it from here (audit_stats.clients). */
+	if (r == 0)
+		r = store_client_count(a->w, &a->stats.clients);
 	if (r < 0) {
 		store_close(a->w);
 		sodium_free(a);

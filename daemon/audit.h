@@ -133,6 +133,8 @@ struct audit_job {
 	/* The seq the job's record gets, set before mutate runs (same transaction). */
 	int64_t seq;
 	unsigned effects;               /* AUDIT_EFFECT_*, set by mutate */
+	/* Clients mutate created (or, negative, deleted): counted once its batch commits. */
+	int clients_delta;
 	audit_done_fn done;
 	void *data;
 	int status;
@@ -195,6 +197,12 @@ struct audit_stats {
 	int64_t batches;
 	int64_t failures;
 	int64_t last_checkpoint_seq;
+	/*
+	 * Clients in the registry as committed: counted once at start, then
+	 * kept by the writer, so that Status (answered to anyone) costs no
+	 * scan of the table on the loop thread.
+	 */
+	int64_t clients;
 };
 void audit_get_stats(struct audit *a, struct audit_stats *ret);
 

@@ -968,6 +968,8 @@ static void mutate_create(struct store *w, struct audit_job *j)
 		r = -ENOMEM;
 	if (r == 0)
 		j->reply = reply_params(json_pack("{s:s, s:i}", "id", id, "version", 1));
+	if (r == 0 && j->reply != NULL)
+		j->clients_delta = 1;
 	/* The input was checked: this is the storage failing, and the batch goes with it. */
 	if (r < 0 || j->reply == NULL) {
 		j->abort_batch = true;
@@ -1027,7 +1029,9 @@ static void mutate_import(struct store *w, struct audit_job *j)
 	if (j->reply == NULL) {
 		j->abort_batch = true;
 		j->reply = reply_store_failed(-ENOMEM);
+		return;
 	}
+	j->clients_delta = (int)json_array_size(list);
 }
 
 void method_clients_import(struct call *c)
@@ -1109,6 +1113,8 @@ static void mutate_delete(struct store *w, struct audit_job *j)
 		j->reply = reply_store_failed(r);
 	else
 		j->reply = reply_params(json_object());
+	if (r == 0)
+		j->clients_delta = -1;
 }
 
 void method_clients_delete(struct call *c)

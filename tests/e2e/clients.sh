@@ -216,9 +216,23 @@ expect_exit 2 "client get without an id is a usage error (2)" ctl client get
 expect_exit 1 "no daemon at the socket is a failure (1)" "$ROSTERCTL" --socket "$T/none.sock" status
 ROSTER_SOCKET="$SOCK" expect_exit 0 "\$ROSTER_SOCKET names the socket" "$ROSTERCTL" status
 
+# --- Status's count -----------------------------------------------------------------
+# Kept by the audit writer as creates, imports and deletes commit (no scan
+# of the table per Status); a restart counts the table afresh, so the tally
+# of everything this test did must equal that count.
+count() { vl_field io.roster.Admin.Status '{}' parameters.clients; }
+n=$(count)
+D=$(ctl client add --name "Counted Then Deleted" --kind bank)
+expect_eq "$(count)" "$((n + 1))" "Status counts one more client after a create"
+ctl client rm "$D" > /dev/null
+expect_eq "$(count)" "$n" "... one fewer after its delete"
+vl io.roster.Clients.Delete "{\"id\":\"$D\"}" > /dev/null
+expect_eq "$(count)" "$n" "... and as many after a delete of a client that is gone"
+
 # --- persistence -----------------------------------------------------------------
 check "SIGTERM exits 0" stop_rosterd
 start_rosterd --passphrase-file "$PASSFILE"
+expect_eq "$(count)" "$n" "after a restart the table's count equals the tally kept before it ($n)"
 ctl --json client get "$A" > "$T/g"
 check "after a restart the updated client is intact" python3 -c '
 import json, sys; c = json.load(open(sys.argv[1]))["client"]
