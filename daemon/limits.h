@@ -42,6 +42,12 @@
  * runaway service cannot lock out the administrator or the other services.
  */
 #define DEFAULT_MAX_CONNECTIONS 256
+/*
+ * Of max_connections, this many (or a quarter, if fewer) only root and the
+ * daemon's own user may take, so that a Seal gets through however many
+ * uids fill the rest.
+ */
+#define SERVER_RESERVED_CONNECTIONS 4u
 #define DEFAULT_MAX_CONNECTIONS_PER_UID 128
 #define MAX_CONNECTIONS_CEILING 65536
 

@@ -917,6 +917,22 @@ static void conn_arm_timer(struct conn *c)
 		uv_timer_start(&c->timer, on_timer, d > now ? d - now : 0, 0);
 }
 
+/*
+ * How many connections may be open when one from uid is accepted. The last
+ * few are kept for root and the daemon's own user, as PostgreSQL keeps
+ * superuser_reserved_connections: the per-uid limit stops one runaway
+ * service, but several uids could share out every slot, and the brake
+ * (Seal) must still get through.
+ */
+static unsigned conn_limit(const struct server *srv, uid_t uid)
+{
+	unsigned max = srv->cfg.max_connections;
+	unsigned reserved = max / 4 < SERVER_RESERVED_CONNECTIONS ? max / 4
+								 : SERVER_RESERVED_CONNECTIONS;
+
+	return uid == 0 || uid == srv->own_uid ? max : max - reserved;
+}
+
 /* How many open connections (the new one included) come from uid. */
 static unsigned conns_of_uid(const struct server *srv, uid_t uid)
 {
@@ -970,9 +986,10 @@ static void on_connection(uv_stream_t *listener, int status)
 	c->uid = cred.uid;
 	c->gid = cred.gid;
 	c->pid = cred.pid;
-	if (srv->stopping || srv->n_conns > srv->cfg.max_connections) {
-		log_warn("connection from uid %u pid %ld refused: %u connections open (limit %u)",
-			 (unsigned)c->uid, (long)c->pid, srv->n_conns - 1, srv->cfg.max_connections);
+	if (srv->stopping || srv->n_conns > conn_limit(srv, c->uid)) {
+		log_warn("connection from uid %u pid %ld refused: %u connections open (limit %u "
+			 "for this uid)", (unsigned)c->uid, (long)c->pid, srv->n_conns - 1,
+			 conn_limit(srv, c->uid));
 		conn_close(c);
 		return;
 	}

@@ -64,6 +64,26 @@ if [ "$(id -u)" -eq 0 ]; then
 	wait "$HOLD" 2>/dev/null || true
 	check "uid 0 connects again once its connections close" until_state unsealed
 	stop_rosterd
+
+	# Two uids within their own limit fill every slot but the reserved ones:
+	# root still gets through (the brake must), and they were refused at 6.
+	printf '[rosterd]\nmax_connections = 8\nmax_connections_per_uid = 4\n' > "$T/reserve.conf"
+	start_rosterd --config "$T/reserve.conf" --passphrase-file "$PASSFILE"
+	chmod 0755 "$RUN"
+	HOLDS=
+	for u in 4242 4243; do
+		setpriv --reuid "$u" --regid 0 --clear-groups /usr/bin/python3 \
+			"$ROSTER_SRCDIR/tests/e2e/limits.py" "$SOCK" hold 4 8 > "$T/hold.$u" &
+		HOLDS="$HOLDS $!"
+	done
+	for _ in $(seq 1 100); do [ -s "$T/hold.4242" ] && [ -s "$T/hold.4243" ] && break; sleep 0.05; done
+	for _ in $(seq 1 50); do grep -q "limit 6 for this uid" "$LOG" && break; sleep 0.05; done
+	expect_in "$LOG" "limit 6 for this uid" "other uids are refused at 6 of 8 connections"
+	vl io.roster.Admin.Status > "$T/o" 2>&1 || true
+	expect_in "$T/o" '"state": "unsealed"' "... while root, on a slot kept for it, still gets Status"
+	expect_exit 0 "... and can seal" ctl seal
+	for p in $HOLDS; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	stop_rosterd
 else
 	echo "# SKIP: the per-uid limit check needs root (setpriv to a second uid)"
 fi
