@@ -200,8 +200,14 @@ void method_admin_authenticate(struct call *c)
 	}
 	if (c->conn != NULL)
 		c->conn->auth = ca;
-	/* The record names who just proved themselves, not "unknown". */
+	/* The record names who just proved themselves, not "unknown", and their role. */
 	snprintf(c->rec.principal, sizeof(c->rec.principal), "%s", ca.name);
+	{
+		const struct principal *p = auth_principal(&reg->auth, ca.name);
+
+		if (p != NULL)
+			snprintf(c->rec.role, sizeof(c->rec.role), "%s", p->role);
+	}
 	log_info("uid %u pid %ld: authenticated as %s", (unsigned)c->uid, (long)c->pid, ca.name);
 	call_reply(c, json_pack("{s:s}", "principal", ca.name));
 	sodium_memzero(&ca, sizeof(ca));

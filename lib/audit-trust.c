@@ -98,7 +98,8 @@ int audit_trust_checkpoint(struct audit_trust *t, int64_t seq, const unsigned ch
 	}
 	if (seq > t->key[k].retired_at) {
 		*why = "it was made with an audit key retired by an earlier key roll, after "
-		       "that roll: the old key was stolen, or the checkpoint is out of place";
+		       "that roll: the old key was stolen, the checkpoint is out of place, or "
+		       "the keys were not given oldest first";
 		return -EPERM;
 	}
 	if (next_pubkey != NULL) {

@@ -217,10 +217,13 @@ expect_eq "$(rp 5006 call io.roster.Clients.Get "$GET" --token "$TOK")" \
 expect_exit 0 "principal list" ctl principal list
 expect_not_in "$T/out" "$TOK" "... never shows a token"
 ctl --json audit query --method io.roster.Admin.Authenticate > "$T/authq"
-check "Authenticate's records: a success under the name it proved, a refusal as unknown" \
+check "Authenticate's records: a success under the name and role it proved, a refusal as unknown" \
 	python3 -c '
 import json, sys
-rs = [(r["uid"], r["principal"], r["result"]) for r in json.load(open(sys.argv[1]))["records"]]
+recs = json.load(open(sys.argv[1]))["records"]
+rs = [(r["uid"], r["principal"], r["result"]) for r in recs]
+roles = {(r["principal"], r["role"]) for r in recs if r["result"] == "ok"}
+assert ("tsvc", "service") in roles and ("tsup", "support") in roles, roles
 assert (5005, "tsvc", "ok") in rs and (5005, "tsup", "ok") in rs, rs
 assert (5005, "unknown", "denied") in rs and (5006, "unknown", "denied") in rs, rs
 assert all(p != "unknown" for u, p, res in rs if res == "ok"), rs' "$T/authq"
