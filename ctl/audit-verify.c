@@ -923,27 +923,21 @@ void audit_verify_print(FILE *f, const struct audit_verify_report *r)
 			fprintf(f, ", the last at seq %" PRId64, r->last_checkpoint_seq);
 		fputc('\n', f);
 	} else {
+		/* Unsigned records are chained, every one; signed only up to the last checkpoint. */
+		bool unsigned_fail = r->problem == AUDIT_VERIFY_UNSIGNED;
+
 		fprintf(f, "FAILED: %s\n", r->reason);
 		if (r->first_bad_seq > 0)
 			fprintf(f, "first bad seq: %" PRId64 "\n", r->first_bad_seq);
 		if (r->bad_line > 0)
 			fprintf(f, "at line: %" PRId64 "\n", r->bad_line);
-		if (r->problem == AUDIT_VERIFY_UNSIGNED) {
-			/* Chained, every one of them; signed, only up to the last checkpoint. */
-			fprintf(f, "chained: %" PRId64 " records", r->records);
-			if (r->records > 0)
-				fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq,
-					r->last_seq);
-			if (r->last_checkpoint_seq > 0)
-				fprintf(f, "; signed up to seq %" PRId64, r->last_checkpoint_seq);
-			fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
-		} else {
-			fprintf(f, "verified before it: %" PRId64 " records", r->records);
-			if (r->records > 0)
-				fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq,
-					r->last_seq);
-			fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
-		}
+		fprintf(f, "%s: %" PRId64 " records", unsigned_fail ? "chained" : "verified before it",
+			r->records);
+		if (r->records > 0)
+			fprintf(f, " (seq %" PRId64 "..%" PRId64 ")", r->first_seq, r->last_seq);
+		if (unsigned_fail && r->last_checkpoint_seq > 0)
+			fprintf(f, "; signed up to seq %" PRId64, r->last_checkpoint_seq);
+		fprintf(f, ", %" PRId64 " checkpoints\n", r->checkpoints);
 	}
 	if (r->ok && r->first_seq > 1)
 		fprintf(f, "note: the log starts at seq %" PRId64 "; records before it are not "
